@@ -1,0 +1,260 @@
+/* nincl — build a CNN layer graph and train it with OpenCL on any OpenCL device.
+ *
+ * Usage (error handling shortened; every fallible call returns enum ncl_status, 0 = OK,
+ * and ncl_last_error() says what went wrong):
+ *
+ *   struct ncl_ctx *ctx;
+ *   struct ncl_ctx_params cp = { .platform = NULL, .device = "gpu" };   // NULL: first GPU, else first device
+ *   if (ncl_ctx_create(&cp, &ctx)) { fprintf(stderr, "%s\n", ncl_last_error()); return 1; }
+ *
+ *   struct ncl_graph *g;
+ *   ncl_model_build(ctx, "nin", (struct ncl_shape){ .n = 128, .c = 1, .h = 224, .w = 224 }, &g);
+ *   ncl_graph_init_params(g, 42);                      // Xavier-uniform weights, PyTorch bias init
+ *   struct ncl_sgd_params sgd = { .lr = 0.1f };
+ *   for (...) {
+ *       ncl_graph_write_input(g, images, 128);          // host NCHW floats (or ncl_data_* on device)
+ *       ncl_graph_write_labels(g, labels, 128);
+ *       ncl_graph_forward(g, 128, NCL_MODE_TRAIN, step);
+ *       ncl_graph_loss(g, 128);                         // softmax cross-entropy, mean over the batch
+ *       ncl_graph_backward(g, 128);
+ *       ncl_graph_sgd_step(g, &sgd);
+ *   }
+ *   struct ncl_metrics m; ncl_graph_read_metrics(g, &m, 1);
+ *   ncl_graph_free(g); ncl_ctx_free(ctx);
+ *
+ * Activations live on the device in CNHW order (channel-major: all images of channel 0, then
+ * channel 1, ...), which turns every convolution into one large GEMM over batch x pixels.
+ * The host-facing calls (write_input, read_output) take and give NCHW like PyTorch.
+ */
+#ifndef NINCL_H
+#define NINCL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum ncl_status {
+    NCL_OK = 0,
+    NCL_ERR_ARG,          /* an argument is out of range or inconsistent */
+    NCL_ERR_NO_PLATFORM,  /* no OpenCL platform at all */
+    NCL_ERR_NO_DEVICE,    /* the platform/device selection matches nothing */
+    NCL_ERR_OPENCL,       /* an OpenCL call failed (code in the message) */
+    NCL_ERR_BUILD,        /* a kernel failed to build (file, options and log in the message) */
+    NCL_ERR_NO_MEMORY,    /* host or device memory refused */
+    NCL_ERR_SHAPE,        /* a layer's output would be empty or shapes disagree */
+    NCL_ERR_IO,           /* a file could not be opened, read or written */
+    NCL_ERR_FORMAT,       /* a file's contents are malformed */
+    NCL_ERR_GEMM,         /* the GEMM backend (CLBlast) failed */
+    NCL_ERR_NUMERIC,      /* a NaN or infinity appeared */
+    NCL_STATUS_COUNT
+};
+
+const char *ncl_status_str(enum ncl_status s);
+/* The message of the last failure on this thread (never NULL). Failures before a context
+ * exists (device selection, data files) use the same channel. */
+const char *ncl_last_error(void);
+
+/* ---- devices ---------------------------------------------------------------------------- */
+
+struct ncl_device_info {
+    int platform_index, device_index;
+    char platform_name[128];
+    char name[128];
+    char vendor[128];
+    char type[16];              /* "GPU", "CPU", "ACCELERATOR", "OTHER" */
+    char version[64];           /* CL_DEVICE_VERSION */
+    char opencl_c_version[64];
+    char driver_version[64];
+    unsigned compute_units;
+    uint64_t global_mem_bytes, max_alloc_bytes, local_mem_bytes;
+    size_t max_work_group_size;
+};
+
+/* All devices of all platforms; *list is malloc'ed (free() it). NCL_ERR_NO_PLATFORM when
+ * the machine has no OpenCL platform. */
+enum ncl_status ncl_device_list(struct ncl_device_info **list, int *count);
+
+struct ncl_ctx_params {
+    const char *platform;   /* index or case-insensitive name substring; NULL: $NINCL_PLATFORM, else any */
+    const char *device;     /* likewise, also matches the type ("gpu", "cpu"); NULL: $NINCL_DEVICE,
+                               else the first GPU, else the first device */
+    const char *kernel_dir; /* load the kernels (<op>.cl files) from here instead of the embedded copies;
+                               NULL: $NINCL_KERNEL_DIR, else embedded */
+    const char *gemm;       /* GEMM implementation: "auto" (NULL), "clblast", "packed" */
+    int profile;            /* create the queue with profiling enabled (nincl bench) */
+};
+
+struct ncl_ctx;
+enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **out);
+void ncl_ctx_free(struct ncl_ctx *ctx);
+const struct ncl_device_info *ncl_ctx_device(const struct ncl_ctx *ctx);
+/* Wait for all work queued on the context's device. */
+enum ncl_status ncl_ctx_finish(struct ncl_ctx *ctx);
+
+/* ---- graph -------------------------------------------------------------------------------- */
+
+/* A 4-d shape in PyTorch's order. For a flattened tensor h = w = 1. */
+struct ncl_shape {
+    int n, c, h, w;
+};
+
+enum ncl_mode { NCL_MODE_EVAL, NCL_MODE_TRAIN, NCL_MODE_COUNT };
+
+struct ncl_conv_params {
+    int out_channels, kernel, stride, pad;
+    int relu;               /* fuse a ReLU after the bias */
+};
+
+struct ncl_graph;
+
+/* input.n is the largest batch the graph will ever run; all device memory is planned for it
+ * by ncl_graph_reserve and nothing is allocated afterwards. */
+enum ncl_status ncl_graph_create(struct ncl_ctx *ctx, struct ncl_shape input, struct ncl_graph **out);
+void ncl_graph_free(struct ncl_graph *g);
+
+/* Layers are added in order; each one's input is the previous one's output. `name` is the
+ * layer's PyTorch module path (parameters are saved as "<name>.weight"), `group` the module
+ * whose output `nincl shapes` prints (e.g. "Sequential"); consecutive layers with the same
+ * group index form one printed block. An input too small for the layer fails with
+ * NCL_ERR_SHAPE naming it. */
+enum ncl_status ncl_graph_add_conv(struct ncl_graph *g, const char *name, int group, const char *group_name,
+                                   struct ncl_conv_params p);
+enum ncl_status ncl_graph_add_maxpool(struct ncl_graph *g, const char *name, int group, const char *group_name,
+                                      int kernel, int stride);
+enum ncl_status ncl_graph_add_dropout(struct ncl_graph *g, const char *name, int group, const char *group_name,
+                                      float p);
+enum ncl_status ncl_graph_add_global_avgpool(struct ncl_graph *g, const char *name, int group,
+                                             const char *group_name);
+enum ncl_status ncl_graph_add_flatten(struct ncl_graph *g, const char *name, int group, const char *group_name);
+enum ncl_status ncl_graph_add_linear(struct ncl_graph *g, const char *name, int group, const char *group_name,
+                                     int out_features, int relu);
+
+/* Plan and allocate all device memory for the maximum batch, build kernels. */
+enum ncl_status ncl_graph_reserve(struct ncl_graph *g);
+/* Device bytes allocated by ncl_graph_reserve (activations, gradients, parameters, workspace). */
+uint64_t ncl_graph_device_bytes(const struct ncl_graph *g);
+
+struct ncl_layer_info {
+    const char *name, *kind, *group_name;
+    int group;
+    struct ncl_shape out;   /* for batch n = 1 */
+};
+int ncl_graph_layer_count(const struct ncl_graph *g);
+void ncl_graph_layer_info(const struct ncl_graph *g, int i, struct ncl_layer_info *info);
+struct ncl_shape ncl_graph_input_shape(const struct ncl_graph *g);
+struct ncl_shape ncl_graph_output_shape(const struct ncl_graph *g);   /* n = max batch */
+
+/* Parameters: one tensor each, named as the PyTorch state_dict ("0.0.weight"). */
+struct ncl_param_info {
+    char name[64];
+    int ndim;
+    int64_t dims[4];
+    size_t count;
+};
+int ncl_graph_param_count(const struct ncl_graph *g);
+void ncl_graph_param_info(const struct ncl_graph *g, int i, struct ncl_param_info *info);
+enum ncl_status ncl_graph_read_param(struct ncl_graph *g, int i, float *host);
+enum ncl_status ncl_graph_write_param(struct ncl_graph *g, int i, const float *host);
+enum ncl_status ncl_graph_read_grad(struct ncl_graph *g, int i, float *host);
+/* The SGD momentum buffer of parameter i (zeros until momentum is used). */
+enum ncl_status ncl_graph_read_velocity(struct ncl_graph *g, int i, float *host);
+enum ncl_status ncl_graph_write_velocity(struct ncl_graph *g, int i, const float *host);
+/* Whether the momentum buffer holds a step yet (PyTorch starts it from the first gradient). */
+int ncl_graph_momentum_started(const struct ncl_graph *g);
+/* Xavier-uniform weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases, from `seed`. */
+enum ncl_status ncl_graph_init_params(struct ncl_graph *g, uint64_t seed);
+/* Keys the dropout masks: a mask depends on (seed, step, element) only. */
+void ncl_graph_set_seed(struct ncl_graph *g, uint64_t seed);
+
+/* Host <-> device data for one step. Input is NCHW floats, batch <= max batch. */
+enum ncl_status ncl_graph_write_input(struct ncl_graph *g, const float *nchw, int batch);
+enum ncl_status ncl_graph_write_labels(struct ncl_graph *g, const int32_t *labels, int batch);
+/* Reads the last layer's output as NCHW floats ([batch, features] after flatten). */
+enum ncl_status ncl_graph_read_output(struct ncl_graph *g, float *nchw, int batch);
+
+enum ncl_status ncl_graph_forward(struct ncl_graph *g, int batch, enum ncl_mode mode, uint64_t step);
+/* Softmax cross-entropy of the output against the labels, mean over the batch; writes the
+ * output gradient for backward and adds to the device-side metrics. */
+enum ncl_status ncl_graph_loss(struct ncl_graph *g, int batch);
+/* Accumulates parameter gradients (ncl_graph_sgd_step consumes and zeroes them). */
+enum ncl_status ncl_graph_backward(struct ncl_graph *g, int batch);
+
+struct ncl_metrics {
+    double loss_sum;        /* sum of per-example losses */
+    int64_t correct, count;
+};
+/* Reads the metrics accumulated by ncl_graph_loss since the last reset. */
+enum ncl_status ncl_graph_read_metrics(struct ncl_graph *g, struct ncl_metrics *m, int reset);
+
+struct ncl_sgd_params {
+    float lr, momentum, weight_decay;
+};
+enum ncl_status ncl_graph_sgd_step(struct ncl_graph *g, const struct ncl_sgd_params *p);
+/* Zero the gradients without stepping (finite-difference tests, gradient inspection). */
+enum ncl_status ncl_graph_zero_grads(struct ncl_graph *g);
+
+/* ---- models --------------------------------------------------------------------------- */
+
+/* "nin" (the d2l reference) or "nin-small" (for 28x28 input); input.n is the max batch.
+ * Builds and reserves the graph. */
+enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct ncl_shape input,
+                                struct ncl_graph **out);
+
+
+/* ---- data: Fashion-MNIST / MNIST IDX files (runtime/idx.c) -------------------------------- */
+
+/* One IDX file: an unsigned-byte array of 1 (labels) or 3 (images) dimensions. */
+struct ncl_idx {
+    int ndim;
+    int64_t dims[3];        /* dims[0] = item count; rows, cols for images */
+    uint8_t *data;          /* dims[0] * dims[1] * dims[2] bytes (labels: dims[0]) */
+};
+/* Reads a raw or gzip-compressed IDX file and checks magic, dimensions and size against
+ * the file; the message names the file and the problem. expect_ndim: 1 or 3. */
+enum ncl_status ncl_idx_read(const char *path, int expect_ndim, struct ncl_idx *out);
+void ncl_idx_free(struct ncl_idx *idx);
+
+struct ncl_dataset {
+    int64_t count;
+    int rows, cols;
+    uint8_t *images;        /* count x rows x cols */
+    uint8_t *labels;        /* count, each < classes */
+};
+/* Loads "train" or "t10k" images and labels from dir (files <split>-images-idx3-ubyte[.gz] and
+ * <split>-labels-idx1-ubyte[.gz]); checks that counts agree and labels are < classes. */
+enum ncl_status ncl_dataset_load(const char *dir, const char *split, int classes, struct ncl_dataset *out);
+void ncl_dataset_free(struct ncl_dataset *ds);
+
+/* ---- safetensors (runtime/safetensors.c) ------------------------------------------------- */
+
+/* One float32 tensor of a safetensors file. */
+struct ncl_st_tensor {
+    char name[96];
+    int ndim;               /* 0..4 */
+    int64_t dims[4];
+    float *data;            /* count = product of dims */
+};
+struct ncl_st_file {
+    int count;
+    struct ncl_st_tensor *tensors;
+    int meta_count;         /* "__metadata__" string map */
+    char **meta_keys, **meta_values;
+};
+/* Writes atomically: a temporary file beside path, fsync, rename, fsync of the folder;
+ * an interrupted write never leaves a broken file at path. */
+enum ncl_status ncl_st_write(const char *path, const struct ncl_st_tensor *tensors, int count,
+                             const char *const *meta_keys, const char *const *meta_values, int meta_count);
+/* Reads and validates a file (header length, JSON, dtype F32 only, shapes, offsets within the
+ * file, no overlaps); the message names the file and the problem. */
+enum ncl_status ncl_st_read(const char *path, struct ncl_st_file *out);
+const struct ncl_st_tensor *ncl_st_find(const struct ncl_st_file *f, const char *name);
+const char *ncl_st_meta(const struct ncl_st_file *f, const char *key);
+void ncl_st_free(struct ncl_st_file *f);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

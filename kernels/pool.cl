@@ -1,0 +1,71 @@
+/* Max pooling (no padding, floor mode, as PyTorch's MaxPool2d(k, s)) and global average
+ * pooling. Tensors are CNHW, so a (c, n) pair is one contiguous H x W plane. */
+
+/* One work-item per output element; argmax keeps the winning input's index in its plane.
+ * Ties go to the first maximum and NaN propagates, as in PyTorch. */
+__kernel void maxpool_forward(__global const float *x, ulong x_off, int planes, int H, int W, int K, int S,
+                              int OH, int OW, __global float *y, ulong y_off, __global int *argmax)
+{
+    int o = get_global_id(0), plane = get_global_id(1);
+    if (o >= OH * OW || plane >= planes)
+        return;
+    int oy = o / OW, ox = o - oy * OW;
+    __global const float *in = x + x_off + (size_t)plane * H * W;
+    int best = oy * S * W + ox * S;
+    float m = in[best];
+    for (int ky = 0; ky < K; ky++)
+        for (int kx = 0; kx < K; kx++) {
+            int at = (oy * S + ky) * W + ox * S + kx;
+            float v = in[at];
+            if (v > m || isnan(v)) {
+                m = v;
+                best = at;
+            }
+        }
+    size_t out = (size_t)plane * OH * OW + o;
+    y[y_off + out] = m;
+    argmax[out] = best;
+}
+
+/* Gather form: each input element sums the gradients of the windows whose argmax it is. */
+__kernel void maxpool_backward(__global const float *dy, ulong dy_off, __global const int *argmax, int planes,
+                               int H, int W, int K, int S, int OH, int OW, __global float *dx, ulong dx_off)
+{
+    int i = get_global_id(0), plane = get_global_id(1);
+    if (i >= H * W || plane >= planes)
+        return;
+    int iy = i / W, ix = i - iy * W;
+    /* windows oy with oy * S <= iy < oy * S + K */
+    int oy0 = iy >= K ? (iy - K) / S + 1 : 0, oy1 = min(iy / S, OH - 1);
+    int ox0 = ix >= K ? (ix - K) / S + 1 : 0, ox1 = min(ix / S, OW - 1);
+    size_t base = (size_t)plane * OH * OW;
+    float sum = 0.0f;
+    for (int oy = oy0; oy <= oy1; oy++)
+        for (int ox = ox0; ox <= ox1; ox++) {
+            size_t o = base + oy * OW + ox;
+            if (argmax[o] == i)
+                sum += dy[dy_off + o];
+        }
+    dx[dx_off + (size_t)plane * H * W + i] = sum;
+}
+
+/* y[plane] = mean of the plane; one work-item per plane (planes are small at the end of a CNN). */
+__kernel void gap_forward(__global const float *x, ulong x_off, int planes, int HW, __global float *y, ulong y_off)
+{
+    int plane = get_global_id(0);
+    if (plane >= planes)
+        return;
+    float sum = 0.0f;
+    for (int i = 0; i < HW; i++)
+        sum += x[x_off + (size_t)plane * HW + i];
+    y[y_off + plane] = sum / HW;
+}
+
+__kernel void gap_backward(__global const float *dy, ulong dy_off, int planes, int HW, __global float *dx,
+                           ulong dx_off)
+{
+    int i = get_global_id(0), plane = get_global_id(1);
+    if (i >= HW || plane >= planes)
+        return;
+    dx[dx_off + (size_t)plane * HW + i] = dy[dy_off + plane] / HW;
+}

@@ -1,0 +1,70 @@
+/* Private: the context (device, queue, program cache) and the helpers every layer uses. */
+#ifndef NCL_CTX_IMPL_H
+#define NCL_CTX_IMPL_H
+
+#include <CL/cl.h>
+
+#include "status-impl.h"
+
+enum ncl_gemm_impl { NCL_GEMM_AUTO, NCL_GEMM_CLBLAST, NCL_GEMM_PACKED, NCL_GEMM_IMPL_COUNT };
+
+struct ncl_program_entry {
+    char file[64];
+    char options[256];
+    cl_program program;
+};
+
+struct ncl_ctx {
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context context;
+    cl_command_queue queue;
+    struct ncl_device_info info;
+    char kernel_dir[1024];          /* empty: embedded kernels */
+    enum ncl_gemm_impl gemm;
+    int profile;
+    struct ncl_program_entry *programs;
+    int program_count, program_cap;
+    struct ncl_gemm_state *gemm_state;   /* runtime/gemm.c */
+};
+
+/* "clEnqueueNDRangeKernel failed: CL_OUT_OF_RESOURCES (-5)" */
+const char *ncl_cl_error_name(cl_int err);
+enum ncl_status ncl_cl_fail(cl_int err, const char *what);
+#define NCL_CL_TRY(call, what)                       \
+    do {                                             \
+        cl_int ncl_cl_err_ = (call);                 \
+        if (ncl_cl_err_ != CL_SUCCESS)               \
+            return ncl_cl_fail(ncl_cl_err_, what);   \
+    } while (0)
+
+/* Builds (once per context, cached by file and options) kernels/<file> and creates `kernel`. */
+enum ncl_status ncl_kernel_create(struct ncl_ctx *ctx, const char *file, const char *options, const char *kernel,
+                                  cl_kernel *out);
+
+/* Sets arguments and enqueues a 1-d or 2-d range; global sizes are rounded up to the local
+ * size (kernels check their bounds). local may be 0: the driver chooses. */
+struct ncl_arg {
+    size_t size;
+    const void *value;
+};
+#define NCL_ARG(v) ((struct ncl_arg){sizeof(v), &(v)})
+#define NCL_LOCAL(bytes) ((struct ncl_arg){(bytes), NULL})
+enum ncl_status ncl_enqueue(struct ncl_ctx *ctx, cl_kernel k, const char *name, int dims, const size_t *global,
+                            const size_t *local, int nargs, const struct ncl_arg *args);
+
+/* Allocates a device buffer; the failure message names what and how many bytes. */
+enum ncl_status ncl_buffer_create(struct ncl_ctx *ctx, size_t bytes, const char *what, cl_mem *out);
+
+/* Row-major C[m x n] = alpha * op(A) op(B) + beta * C, every buffer with an element offset.
+ * The one entry point for all matrix products, so the implementation can be chosen per device
+ * and per shape (runtime/gemm.c). */
+enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
+                         cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c,
+                         size_t c_off, size_t ldc);
+enum ncl_status ncl_gemm_clblast(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                                 float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
+                                 float beta, cl_mem c, size_t c_off, size_t ldc);
+void ncl_gemm_state_free(struct ncl_ctx *ctx);
+
+#endif

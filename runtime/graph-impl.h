@@ -1,0 +1,117 @@
+/* Private: the layer graph and the interface every layer implements. */
+#ifndef NCL_GRAPH_IMPL_H
+#define NCL_GRAPH_IMPL_H
+
+#include "ctx-impl.h"
+
+/* A device activation. Physical order is CNHW for the batch actually run: element (n, c, y, x)
+ * of a batch of `batch` images sits at ((c * batch + n) * h + y) * w + x. `shape.n` is the
+ * maximum batch the buffer holds. */
+struct ncl_tensor {
+    cl_mem buf;
+    struct ncl_shape shape;
+};
+
+static inline size_t ncl_shape_per_image(struct ncl_shape s)
+{
+    return (size_t)s.c * s.h * s.w;
+}
+
+/* A parameter tensor: a slice of the graph's parameter, gradient and velocity arenas. */
+struct ncl_param {
+    char name[64];
+    int ndim;
+    int64_t dims[4];
+    size_t offset, count;   /* in floats, within the arenas */
+    int fan_in, fan_out;    /* for initialisation */
+    int is_bias;
+};
+
+struct ncl_layer;
+struct ncl_graph;
+
+/* One small interface per layer kind. setup() computes the output shape for an input shape
+ * (n = max batch) and declares parameters and workspace; create_kernels() runs once the graph
+ * is reserved; forward/backward enqueue device work for `batch` images. backward is given
+ * `need_dx` = 0 for the first layer, whose input gradient nobody needs. */
+struct ncl_layer_ops {
+    const char *kind;
+    enum ncl_status (*setup)(struct ncl_layer *l);
+    enum ncl_status (*create_kernels)(struct ncl_layer *l);
+    enum ncl_status (*forward)(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step);
+    enum ncl_status (*backward)(struct ncl_layer *l, int batch, int need_dx);
+};
+
+#define NCL_LAYER_MAX_PARAMS 2
+#define NCL_LAYER_MAX_KERNELS 6
+
+struct ncl_layer {
+    const struct ncl_layer_ops *ops;
+    struct ncl_graph *g;
+    char name[32], group_name[32];
+    int group;
+    struct ncl_tensor *x, *y;       /* input (previous output) and output */
+    cl_mem dx, dy;                  /* gradient buffers of x and y (ping-pong, shape as x / y) */
+    int nparams;
+    int param_index[NCL_LAYER_MAX_PARAMS];   /* into g->params (weight, bias) */
+    size_t workspace_floats;        /* shared scratch the layer needs (max over layers is allocated) */
+    cl_mem aux;                     /* layer-private device memory (max-pool argmax) */
+    size_t aux_bytes;
+    cl_kernel k[NCL_LAYER_MAX_KERNELS];
+    /* configuration, by kind */
+    struct ncl_conv_params conv;
+    int pool_kernel, pool_stride;
+    float dropout_p;
+    int linear_out, linear_relu;
+    int chunk;                      /* conv: images per im2col + GEMM round (workspace bound) */
+    uint64_t last_step;             /* dropout: the step whose mask backward regenerates */
+    int last_train;
+};
+
+struct ncl_graph {
+    struct ncl_ctx *ctx;
+    struct ncl_tensor input;
+    struct ncl_layer *layers;
+    struct ncl_tensor *outputs;     /* one per layer */
+    int layer_count, layer_cap;
+    struct ncl_param *params;
+    int param_count, param_cap;
+    size_t param_floats;
+    cl_mem param_buf, grad_buf, velocity_buf;
+    cl_mem grad_act[2];             /* ping-pong activation gradients */
+    cl_mem workspace;
+    size_t workspace_floats;
+    cl_mem labels;                  /* int32 [max batch] */
+    cl_mem metric_loss, metric_counts;   /* float loss_sum; uint correct, count */
+    float *host_staging;            /* NCHW <-> CNHW reordering on the host */
+    size_t host_staging_floats;
+    int momentum_started;           /* the velocity holds a first SGD step */
+    cl_kernel k_loss, k_sgd, k_fill;
+    cl_kernel k_resize, k_gather_labels;   /* runtime/data.c */
+    uint64_t seed;
+    uint64_t device_bytes;
+    int reserved;
+};
+
+static inline struct ncl_ctx *layer_ctx(const struct ncl_layer *l)
+{
+    return l->g->ctx;
+}
+
+static inline struct ncl_param *layer_param(const struct ncl_layer *l, int i)
+{
+    return &l->g->params[l->param_index[i]];
+}
+
+/* Declares a parameter of the layer (dims in PyTorch order), placed in the arenas at reserve. */
+enum ncl_status ncl_layer_add_param(struct ncl_layer *l, const char *suffix, int ndim, const int64_t *dims,
+                                    int fan_in, int fan_out, int is_bias);
+/* A 1-d or 2-d launch with work-groups of 64 x 1 (global sizes rounded up). */
+enum ncl_status ncl_launch(struct ncl_ctx *ctx, cl_kernel k, const char *name, size_t g0, size_t g1, int nargs,
+                           const struct ncl_arg *args);
+enum ncl_status ncl_fill(struct ncl_graph *g, cl_mem buf, size_t offset, size_t count, float value);
+
+extern const struct ncl_layer_ops ncl_layer_conv_ops, ncl_layer_maxpool_ops, ncl_layer_gap_ops,
+    ncl_layer_dropout_ops, ncl_layer_flatten_ops, ncl_layer_linear_ops;
+
+#endif

@@ -1,0 +1,169 @@
+/* Conv2d with fused bias and ReLU. On CNHW activations a convolution of a batch is one GEMM:
+ * y[OC, batch * P] = W[OC, K] x col[K, batch * P]. A 1x1 stride-1 unpadded convolution needs
+ * no im2col at all (x already is col); larger kernels build col in chunks of images so the
+ * workspace stays bounded. Linear layers are 1x1 convolutions on [features, batch] tensors
+ * (runtime/layer-linear.c). */
+#include "graph-impl.h"
+
+/* Workspace bound for im2col (floats): large enough to keep GEMMs efficient. */
+#define CONV_WORKSPACE_FLOATS ((size_t)64 << 20)
+
+enum { K_IM2COL, K_COL2IM, K_BIAS_ACT, K_BIAS_ACT_BACKWARD };
+
+static int conv_is_direct(const struct ncl_layer *l)
+{
+    return l->conv.kernel == 1 && l->conv.stride == 1 && l->conv.pad == 0;
+}
+
+static enum ncl_status conv_setup(struct ncl_layer *l)
+{
+    struct ncl_shape in = l->x->shape;
+    const struct ncl_conv_params *p = &l->conv;
+    int oh = in.h + 2 * p->pad >= p->kernel ? (in.h + 2 * p->pad - p->kernel) / p->stride + 1 : 0;
+    int ow = in.w + 2 * p->pad >= p->kernel ? (in.w + 2 * p->pad - p->kernel) / p->stride + 1 : 0;
+    l->y->shape = (struct ncl_shape){in.n, p->out_channels, oh, ow};
+    if (oh < 1 || ow < 1)
+        return NCL_OK;   /* add_layer reports the empty output */
+    int kk = p->kernel * p->kernel, fan_in = in.c * kk;
+    int64_t wdims[4] = {p->out_channels, in.c, p->kernel, p->kernel}, bdims[1] = {p->out_channels};
+    if (l->linear_out)   /* a Linear layer: PyTorch's weight is [out, in] */
+        NCL_TRY(ncl_layer_add_param(l, "weight", 2, wdims, fan_in, p->out_channels * kk, 0));
+    else
+        NCL_TRY(ncl_layer_add_param(l, "weight", 4, wdims, fan_in, p->out_channels * kk, 0));
+    NCL_TRY(ncl_layer_add_param(l, "bias", 1, bdims, fan_in, 0, 1));
+    if (!conv_is_direct(l)) {
+        size_t per_image = (size_t)fan_in * oh * ow;
+        size_t chunk = CONV_WORKSPACE_FLOATS / per_image;
+        if (chunk < 1)
+            chunk = 1;
+        if (chunk > (size_t)in.n)
+            chunk = (size_t)in.n;
+        l->chunk = (int)chunk;
+        l->workspace_floats = chunk * per_image;
+    }
+    return NCL_OK;
+}
+
+static enum ncl_status conv_create_kernels(struct ncl_layer *l)
+{
+    struct ncl_ctx *ctx = layer_ctx(l);
+    if (!conv_is_direct(l)) {
+        NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "im2col", &l->k[K_IM2COL]));
+        NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "col2im", &l->k[K_COL2IM]));
+    }
+    NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "bias_act", &l->k[K_BIAS_ACT]));
+    NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "bias_act_backward", &l->k[K_BIAS_ACT_BACKWARD]));
+    return NCL_OK;
+}
+
+/* Runs im2col or col2im for images [n0, n0 + g) of a batch. */
+static enum ncl_status conv_cols(struct ncl_layer *l, int which, int batch, int n0, int g, cl_mem act)
+{
+    struct ncl_shape in = l->x->shape, out = l->y->shape;
+    int k = l->conv.kernel;
+    cl_ulong zero = 0;
+    int K = in.c * k * k, P = out.h * out.w;
+    struct ncl_arg args[] = {NCL_ARG(l->g->workspace), NCL_ARG(zero), NCL_ARG(batch),  NCL_ARG(n0),
+                             NCL_ARG(g),               NCL_ARG(in.c), NCL_ARG(in.h),   NCL_ARG(in.w),
+                             NCL_ARG(k),               NCL_ARG(k),    NCL_ARG(l->conv.stride), NCL_ARG(l->conv.pad),
+                             NCL_ARG(out.h),           NCL_ARG(out.w), NCL_ARG(act),   NCL_ARG(zero)};
+    if (which == K_IM2COL) {
+        /* im2col reads the activation and writes the workspace: swap the buffer arguments */
+        args[0] = NCL_ARG(act);
+        args[14] = NCL_ARG(l->g->workspace);
+        return ncl_launch(layer_ctx(l), l->k[K_IM2COL], "im2col", (size_t)g * P, (size_t)K, 16, args);
+    }
+    return ncl_launch(layer_ctx(l), l->k[K_COL2IM], "col2im", (size_t)g * in.h * in.w, (size_t)in.c, 16, args);
+}
+
+static enum ncl_status conv_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
+{
+    struct ncl_ctx *ctx = layer_ctx(l);
+    struct ncl_shape in = l->x->shape, out = l->y->shape;
+    const struct ncl_param *w = layer_param(l, 0), *b = layer_param(l, 1);
+    cl_mem params = l->g->param_buf;
+    size_t P = (size_t)out.h * out.w, cols = (size_t)batch * P;
+    if (conv_is_direct(l)) {
+        NCL_TRY(ncl_gemm(ctx, 0, 0, out.c, cols, in.c, 1.0f, params, w->offset, in.c, l->x->buf, 0, cols, 0.0f,
+                         l->y->buf, 0, cols));
+    } else {
+        size_t K = (size_t)in.c * l->conv.kernel * l->conv.kernel;
+        for (int n0 = 0; n0 < batch; n0 += l->chunk) {
+            int g = batch - n0 < l->chunk ? batch - n0 : l->chunk;
+            NCL_TRY(conv_cols(l, K_IM2COL, batch, n0, g, l->x->buf));
+            NCL_TRY(ncl_gemm(ctx, 0, 0, out.c, g * P, K, 1.0f, params, w->offset, K, l->g->workspace, 0, g * P, 0.0f,
+                             l->y->buf, n0 * P, cols));
+        }
+    }
+    cl_ulong zero = 0, b_off = b->offset;
+    int per_channel = (int)cols, relu = l->conv.relu;
+    struct ncl_arg args[] = {NCL_ARG(l->y->buf), NCL_ARG(zero),  NCL_ARG(per_channel), NCL_ARG(out.c),
+                             NCL_ARG(params),    NCL_ARG(b_off), NCL_ARG(relu)};
+    return ncl_launch(ctx, l->k[K_BIAS_ACT], "bias_act", cols, (size_t)out.c, 7, args);
+}
+
+static enum ncl_status conv_backward(struct ncl_layer *l, int batch, int need_dx)
+{
+    struct ncl_ctx *ctx = layer_ctx(l);
+    struct ncl_shape in = l->x->shape, out = l->y->shape;
+    const struct ncl_param *w = layer_param(l, 0), *b = layer_param(l, 1);
+    cl_mem params = l->g->param_buf, grads = l->g->grad_buf;
+    size_t P = (size_t)out.h * out.w, cols = (size_t)batch * P;
+
+    /* dy *= relu'(y) in place, db += sum over batch and pixels */
+    cl_ulong zero = 0, b_off = b->offset;
+    int per_channel = (int)cols, relu = l->conv.relu;
+    struct ncl_arg args[] = {NCL_ARG(l->dy),  NCL_ARG(zero),        NCL_ARG(l->y->buf), NCL_ARG(zero),
+                             NCL_ARG(per_channel), NCL_ARG(grads), NCL_ARG(b_off),     NCL_ARG(relu)};
+    size_t global = 256 * (size_t)out.c, local = 256;
+    NCL_TRY(ncl_enqueue(ctx, l->k[K_BIAS_ACT_BACKWARD], "bias_act_backward", 1, &global, &local, 8, args));
+
+    if (conv_is_direct(l)) {
+        NCL_TRY(ncl_gemm(ctx, 0, 1, out.c, in.c, cols, 1.0f, l->dy, 0, cols, l->x->buf, 0, cols, 1.0f, grads,
+                         w->offset, in.c));
+        if (need_dx)
+            NCL_TRY(ncl_gemm(ctx, 1, 0, in.c, cols, out.c, 1.0f, params, w->offset, in.c, l->dy, 0, cols, 0.0f, l->dx,
+                             0, cols));
+        return NCL_OK;
+    }
+    size_t K = (size_t)in.c * l->conv.kernel * l->conv.kernel;
+    for (int n0 = 0; n0 < batch; n0 += l->chunk) {
+        int g = batch - n0 < l->chunk ? batch - n0 : l->chunk;
+        NCL_TRY(conv_cols(l, K_IM2COL, batch, n0, g, l->x->buf));
+        NCL_TRY(ncl_gemm(ctx, 0, 1, out.c, K, g * P, 1.0f, l->dy, n0 * P, cols, l->g->workspace, 0, g * P, 1.0f, grads,
+                         w->offset, K));
+        if (need_dx) {
+            NCL_TRY(ncl_gemm(ctx, 1, 0, K, g * P, out.c, 1.0f, params, w->offset, K, l->dy, n0 * P, cols, 0.0f,
+                             l->g->workspace, 0, g * P));
+            NCL_TRY(conv_cols(l, K_COL2IM, batch, n0, g, l->dx));
+        }
+    }
+    return NCL_OK;
+}
+
+const struct ncl_layer_ops ncl_layer_conv_ops = {
+    .kind = "Conv2d",
+    .setup = conv_setup,
+    .create_kernels = conv_create_kernels,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};
+
+/* Linear: a 1x1 convolution over a flattened [features, batch] input. */
+static enum ncl_status linear_setup(struct ncl_layer *l)
+{
+    struct ncl_shape in = l->x->shape;
+    if (in.h != 1 || in.w != 1)
+        return ncl_fail(NCL_ERR_SHAPE, "Linear needs a flattened input, got %dx%dx%d (add a Flatten)", in.c, in.h,
+                        in.w);
+    l->conv = (struct ncl_conv_params){.out_channels = l->linear_out, .kernel = 1, .stride = 1, .relu = l->linear_relu};
+    return conv_setup(l);
+}
+
+const struct ncl_layer_ops ncl_layer_linear_ops = {
+    .kind = "Linear",
+    .setup = linear_setup,
+    .create_kernels = conv_create_kernels,
+    .forward = conv_forward,
+    .backward = conv_backward,
+};

@@ -1,0 +1,97 @@
+/* MaxPool2d (argmax kept for backward) and the global average pool (AdaptiveAvgPool2d((1, 1))). */
+#include "graph-impl.h"
+
+enum { K_FORWARD, K_BACKWARD };
+
+static enum ncl_status maxpool_setup(struct ncl_layer *l)
+{
+    struct ncl_shape in = l->x->shape;
+    int k = l->pool_kernel, s = l->pool_stride;
+    int oh = in.h >= k ? (in.h - k) / s + 1 : 0, ow = in.w >= k ? (in.w - k) / s + 1 : 0;
+    l->y->shape = (struct ncl_shape){in.n, in.c, oh, ow};
+    l->aux_bytes = (size_t)in.n * in.c * oh * ow * sizeof(int32_t);
+    return NCL_OK;
+}
+
+static enum ncl_status maxpool_create_kernels(struct ncl_layer *l)
+{
+    NCL_TRY(ncl_kernel_create(layer_ctx(l), "pool.cl", "", "maxpool_forward", &l->k[K_FORWARD]));
+    return ncl_kernel_create(layer_ctx(l), "pool.cl", "", "maxpool_backward", &l->k[K_BACKWARD]);
+}
+
+static enum ncl_status maxpool_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
+{
+    struct ncl_shape in = l->x->shape, out = l->y->shape;
+    cl_ulong zero = 0;
+    int planes = in.c * batch;
+    struct ncl_arg args[] = {NCL_ARG(l->x->buf), NCL_ARG(zero),  NCL_ARG(planes),  NCL_ARG(in.h),
+                             NCL_ARG(in.w),      NCL_ARG(l->pool_kernel), NCL_ARG(l->pool_stride), NCL_ARG(out.h),
+                             NCL_ARG(out.w),     NCL_ARG(l->y->buf), NCL_ARG(zero), NCL_ARG(l->aux)};
+    return ncl_launch(layer_ctx(l), l->k[K_FORWARD], "maxpool_forward", (size_t)out.h * out.w, (size_t)planes, 12,
+                      args);
+}
+
+static enum ncl_status maxpool_backward(struct ncl_layer *l, int batch, int need_dx)
+{
+    if (!need_dx)
+        return NCL_OK;
+    struct ncl_shape in = l->x->shape, out = l->y->shape;
+    cl_ulong zero = 0;
+    int planes = in.c * batch;
+    struct ncl_arg args[] = {NCL_ARG(l->dy),  NCL_ARG(zero),  NCL_ARG(l->aux),          NCL_ARG(planes),
+                             NCL_ARG(in.h),   NCL_ARG(in.w),  NCL_ARG(l->pool_kernel),  NCL_ARG(l->pool_stride),
+                             NCL_ARG(out.h),  NCL_ARG(out.w), NCL_ARG(l->dx),           NCL_ARG(zero)};
+    return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", (size_t)in.h * in.w, (size_t)planes, 12,
+                      args);
+}
+
+const struct ncl_layer_ops ncl_layer_maxpool_ops = {
+    .kind = "MaxPool2d",
+    .setup = maxpool_setup,
+    .create_kernels = maxpool_create_kernels,
+    .forward = maxpool_forward,
+    .backward = maxpool_backward,
+};
+
+static enum ncl_status gap_setup(struct ncl_layer *l)
+{
+    struct ncl_shape in = l->x->shape;
+    l->y->shape = (struct ncl_shape){in.n, in.c, 1, 1};
+    return NCL_OK;
+}
+
+static enum ncl_status gap_create_kernels(struct ncl_layer *l)
+{
+    NCL_TRY(ncl_kernel_create(layer_ctx(l), "pool.cl", "", "gap_forward", &l->k[K_FORWARD]));
+    return ncl_kernel_create(layer_ctx(l), "pool.cl", "", "gap_backward", &l->k[K_BACKWARD]);
+}
+
+static enum ncl_status gap_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
+{
+    struct ncl_shape in = l->x->shape;
+    cl_ulong zero = 0;
+    int planes = in.c * batch, hw = in.h * in.w;
+    struct ncl_arg args[] = {NCL_ARG(l->x->buf), NCL_ARG(zero), NCL_ARG(planes), NCL_ARG(hw),
+                             NCL_ARG(l->y->buf), NCL_ARG(zero)};
+    return ncl_launch(layer_ctx(l), l->k[K_FORWARD], "gap_forward", (size_t)planes, 0, 6, args);
+}
+
+static enum ncl_status gap_backward(struct ncl_layer *l, int batch, int need_dx)
+{
+    if (!need_dx)
+        return NCL_OK;
+    struct ncl_shape in = l->x->shape;
+    cl_ulong zero = 0;
+    int planes = in.c * batch, hw = in.h * in.w;
+    struct ncl_arg args[] = {NCL_ARG(l->dy), NCL_ARG(zero), NCL_ARG(planes), NCL_ARG(hw),
+                             NCL_ARG(l->dx), NCL_ARG(zero)};
+    return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "gap_backward", (size_t)hw, (size_t)planes, 6, args);
+}
+
+const struct ncl_layer_ops ncl_layer_gap_ops = {
+    .kind = "AdaptiveAvgPool2d",
+    .setup = gap_setup,
+    .create_kernels = gap_create_kernels,
+    .forward = gap_forward,
+    .backward = gap_backward,
+};

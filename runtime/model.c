@@ -1,0 +1,64 @@
+/* Model builders: the d2l NiN and a NiN sized for 28x28 input. Layer names are the PyTorch
+ * module paths of the reference nn.Sequential, so parameters save as its state_dict keys. */
+#include <stdio.h>
+#include <string.h>
+
+#include "graph-impl.h"
+
+struct nin_block {
+    int out, kernel, stride, pad;
+};
+
+/* nin_block(in, out, k, s, p) = Conv(k, s, p), ReLU, Conv 1x1, ReLU, Conv 1x1, ReLU: the
+ * ReLUs are fused, so the convs are modules .0, .2 and .4 of Sequential `index`. */
+static enum ncl_status add_nin_block(struct ncl_graph *g, int index, struct nin_block b)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%d.0", index);
+    NCL_TRY(ncl_graph_add_conv(g, name, index, "Sequential",
+                               (struct ncl_conv_params){b.out, b.kernel, b.stride, b.pad, 1}));
+    snprintf(name, sizeof name, "%d.2", index);
+    NCL_TRY(ncl_graph_add_conv(g, name, index, "Sequential", (struct ncl_conv_params){b.out, 1, 1, 0, 1}));
+    snprintf(name, sizeof name, "%d.4", index);
+    return ncl_graph_add_conv(g, name, index, "Sequential", (struct ncl_conv_params){b.out, 1, 1, 0, 1});
+}
+
+/* blocks[0..2] each followed by MaxPool2d(3, 2), then Dropout(0.5), blocks[3] (10 classes),
+ * global average pool and Flatten: the d2l layout, at any width. */
+static enum ncl_status build_nin(struct ncl_graph *g, const struct nin_block blocks[4])
+{
+    char name[8];
+    for (int i = 0; i < 3; i++) {
+        NCL_TRY(add_nin_block(g, 2 * i, blocks[i]));
+        snprintf(name, sizeof name, "%d", 2 * i + 1);
+        NCL_TRY(ncl_graph_add_maxpool(g, name, 2 * i + 1, "MaxPool2d", 3, 2));
+    }
+    NCL_TRY(ncl_graph_add_dropout(g, "6", 6, "Dropout", 0.5f));
+    NCL_TRY(add_nin_block(g, 7, blocks[3]));
+    NCL_TRY(ncl_graph_add_global_avgpool(g, "8", 8, "AdaptiveAvgPool2d"));
+    return ncl_graph_add_flatten(g, "9", 9, "Flatten");
+}
+
+enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct ncl_shape input, struct ncl_graph **out)
+{
+    /* d2l: nin_block(1, 96, 11, 4, 0), (96, 256, 5, 1, 2), (256, 384, 3, 1, 1), (384, 10, 3, 1, 1) */
+    static const struct nin_block nin[4] = {{96, 11, 4, 0}, {256, 5, 1, 2}, {384, 3, 1, 1}, {10, 3, 1, 1}};
+    /* nin-small for 28x28: same structure, narrower, 5x5 stride-1 first block (docs/models.md) */
+    static const struct nin_block small[4] = {{48, 5, 1, 2}, {96, 3, 1, 1}, {192, 3, 1, 1}, {10, 3, 1, 1}};
+    const struct nin_block *blocks;
+    if (strcmp(model, "nin") == 0)
+        blocks = nin;
+    else if (strcmp(model, "nin-small") == 0)
+        blocks = small;
+    else
+        return ncl_fail(NCL_ERR_ARG, "unknown model '%s' (choose nin or nin-small)", model);
+    NCL_TRY(ncl_graph_create(ctx, input, out));
+    enum ncl_status s = build_nin(*out, blocks);
+    if (s == NCL_OK)
+        s = ncl_graph_reserve(*out);
+    if (s != NCL_OK) {
+        ncl_graph_free(*out);
+        *out = NULL;
+    }
+    return s;
+}

@@ -1,0 +1,56 @@
+/* Status codes and the per-thread last error message. */
+#include "status-impl.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static _Thread_local char last_error[4096] = "no error";
+
+const char *ncl_status_str(enum ncl_status s)
+{
+    static const char *const names[NCL_STATUS_COUNT] = {
+        [NCL_OK] = "ok",
+        [NCL_ERR_ARG] = "invalid argument",
+        [NCL_ERR_NO_PLATFORM] = "no OpenCL platform",
+        [NCL_ERR_NO_DEVICE] = "no such OpenCL device",
+        [NCL_ERR_OPENCL] = "OpenCL error",
+        [NCL_ERR_BUILD] = "kernel build failed",
+        [NCL_ERR_NO_MEMORY] = "out of memory",
+        [NCL_ERR_SHAPE] = "bad shape",
+        [NCL_ERR_IO] = "I/O error",
+        [NCL_ERR_FORMAT] = "malformed file",
+        [NCL_ERR_GEMM] = "GEMM backend error",
+        [NCL_ERR_NUMERIC] = "non-finite value",
+    };
+    if ((unsigned)s >= NCL_STATUS_COUNT)
+        return "unknown status";
+    return names[s];
+}
+
+const char *ncl_last_error(void)
+{
+    return last_error;
+}
+
+enum ncl_status ncl_fail(enum ncl_status s, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+enum ncl_status ncl_fail_prefix(enum ncl_status s, const char *fmt, ...)
+{
+    char old[sizeof last_error];
+    memcpy(old, last_error, sizeof old);
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof last_error)
+        snprintf(last_error + n, sizeof last_error - (size_t)n, ": %s", old);
+    return s;
+}
