@@ -91,6 +91,7 @@ struct ncl_graph {
     uint64_t seed;
     uint64_t device_bytes;
     int reserved;
+    int want_input_grad;            /* tests: backward also computes the input's gradient (grad_act[0]) */
 };
 
 static inline struct ncl_ctx *layer_ctx(const struct ncl_layer *l)

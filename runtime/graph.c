@@ -443,7 +443,7 @@ enum ncl_status ncl_graph_backward(struct ncl_graph *g, int batch)
     NCL_TRY(check_batch(g, batch));
     for (int i = g->layer_count - 1; i >= 0; i--) {
         struct ncl_layer *l = &g->layers[i];
-        enum ncl_status s = l->ops->backward(l, batch, i > 0);
+        enum ncl_status s = l->ops->backward(l, batch, i > 0 || g->want_input_grad);
         if (s != NCL_OK)
             return ncl_fail_prefix(s, "backward of layer %s (%s)", l->name, l->ops->kind);
     }
