@@ -12,6 +12,8 @@ static const struct {
 } commands[] = {
     {"devices", cmd_devices, "list OpenCL platforms and devices"},
     {"shapes", cmd_shapes, "run one input through a model and print each block's output shape"},
+    {"train", cmd_train, "train a model on Fashion-MNIST (the d2l recipe by default)"},
+    {"eval", cmd_eval, "test accuracy, per-class accuracy and confusion matrix of a checkpoint"},
 };
 
 static void usage(FILE *out)

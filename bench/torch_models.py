@@ -45,7 +45,26 @@ def nin(num_classes=10, init=True):
     return net
 
 
-MODELS = {"nin": nin}
+def nin_small(num_classes=10, init=True):
+    """nincl's NiN for native 28x28 input (docs/models.md): the d2l layout, narrower, with a
+    5x5 stride-1 first block (runtime/model.c builds the same)."""
+    net = nn.Sequential(
+        nin_block(1, 48, kernel_size=5, strides=1, padding=2),
+        nn.MaxPool2d(3, stride=2),
+        nin_block(48, 96, kernel_size=3, strides=1, padding=1),
+        nn.MaxPool2d(3, stride=2),
+        nin_block(96, 192, kernel_size=3, strides=1, padding=1),
+        nn.MaxPool2d(3, stride=2),
+        nn.Dropout(0.5),
+        nin_block(192, num_classes, kernel_size=3, strides=1, padding=1),
+        nn.AdaptiveAvgPool2d((1, 1)),
+        nn.Flatten())
+    if init:
+        net.apply(init_weights)
+    return net
+
+
+MODELS = {"nin": nin, "nin-small": nin_small}
 
 
 def build(name):

@@ -228,6 +228,18 @@ struct ncl_dataset {
 enum ncl_status ncl_dataset_load(const char *dir, const char *split, int classes, struct ncl_dataset *out);
 void ncl_dataset_free(struct ncl_dataset *ds);
 
+/* A data set's uint8 images and labels on the device; batches are gathered in an order
+ * uploaded once per epoch and resized on the device into the graph's input. */
+struct ncl_device_data;
+enum ncl_status ncl_device_data_create(struct ncl_ctx *ctx, const struct ncl_dataset *ds,
+                                       struct ncl_device_data **out);
+void ncl_device_data_free(struct ncl_device_data *d);
+/* The order examples are drawn in (indices into the data set; count <= its size). */
+enum ncl_status ncl_device_data_set_order(struct ncl_device_data *d, const int32_t *order, int64_t count);
+/* Examples order[first .. first + batch) become the graph's input, resized to its H x W
+ * (bilinear, half-pixel centres, pixel / 255), and its labels. */
+enum ncl_status ncl_graph_load_batch(struct ncl_graph *g, struct ncl_device_data *d, int64_t first, int batch);
+
 /* ---- safetensors (runtime/safetensors.c) ------------------------------------------------- */
 
 /* One float32 tensor of a safetensors file. */
@@ -253,6 +265,17 @@ enum ncl_status ncl_st_read(const char *path, struct ncl_st_file *out);
 const struct ncl_st_tensor *ncl_st_find(const struct ncl_st_file *f, const char *name);
 const char *ncl_st_meta(const struct ncl_st_file *f, const char *key);
 void ncl_st_free(struct ncl_st_file *f);
+
+/* ---- checkpoints (runtime/checkpoint.c) ---------------------------------------------------- */
+
+/* Saves the parameters as `path` (tensors named as the PyTorch state_dict) with the given
+ * metadata, atomically; SGD momentum, once used, goes to <path minus .safetensors>.optimizer.safetensors. */
+enum ncl_status ncl_checkpoint_save(struct ncl_graph *g, const char *path, const char *const *keys,
+                                    const char *const *values, int meta_count);
+/* Loads parameters (and momentum saved at the same step) after checking every tensor's name
+ * and shape; *meta (optional) receives the file for its metadata (ncl_st_free it). */
+enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struct ncl_st_file *meta);
+void ncl_checkpoint_optimizer_path(const char *path, char *out, size_t cap);
 
 #ifdef __cplusplus
 }

@@ -50,7 +50,18 @@ enum ncl_status ncl_fail_prefix(enum ncl_status s, const char *fmt, ...)
     va_start(ap, fmt);
     int n = vsnprintf(last_error, sizeof last_error, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof last_error)
-        snprintf(last_error + n, sizeof last_error - (size_t)n, ": %s", old);
+    /* append ": <old message>", truncated to what fits */
+    size_t used = n < 0 ? 0 : (size_t)n < sizeof last_error - 1 ? (size_t)n : sizeof last_error - 1;
+    size_t room = sizeof last_error - 1 - used, old_len = strlen(old);
+    if (room >= 2) {
+        memcpy(last_error + used, ": ", 2);
+        used += 2;
+        room -= 2;
+        if (old_len > room)
+            old_len = room;
+        memcpy(last_error + used, old, old_len);
+        used += old_len;
+    }
+    last_error[used] = 0;
     return s;
 }

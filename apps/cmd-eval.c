@@ -1,0 +1,145 @@
+/* nincl eval: test accuracy of a checkpoint, per class and as a confusion matrix; --logits
+ * writes every test image's logits as a NumPy .npy file (float32, [N, 10]). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "flags.h"
+#include "run-util.h"
+
+/* NumPy's .npy format, version 1.0: magic, header length, a Python dict literal padded with
+ * spaces to a 64-byte boundary, then little-endian float32 data in C order. */
+static int write_npy(const char *path, const float *data, int64_t rows, int cols)
+{
+    char header[128];
+    int n = snprintf(header, sizeof header, "{'descr': '<f4', 'fortran_order': False, 'shape': (%lld, %d), }",
+                     (long long)rows, cols);
+    int total = 10 + n + 1;
+    int pad = (64 - total % 64) % 64;
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    unsigned short hlen = (unsigned short)(n + pad + 1);
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
+                             (unsigned char)(hlen >> 8)};
+    int ok = fwrite(pre, 1, 10, f) == 10 && fwrite(header, 1, (size_t)n, f) == (size_t)n;
+    for (int i = 0; ok && i < pad; i++)
+        ok = fputc(' ', f) != EOF;
+    ok = ok && fputc('\n', f) != EOF;
+    ok = ok && fwrite(data, sizeof(float), (size_t)rows * cols, f) == (size_t)rows * cols;
+    return (fclose(f) == 0 && ok) ? 0 : -1;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    struct device_flags df = {0};
+    const char *checkpoint = NULL, *data = DEFAULT_DATA_DIR, *logits_path = NULL, *model_flag = NULL;
+    int batch = 128, limit = 0, resize = 0;
+    struct flag flags[] = {
+        {"checkpoint", FLAG_STRING, &checkpoint, "checkpoint file (DIR/checkpoint.safetensors) or run folder", 0, 0,
+         0, 0},
+        {"data", FLAG_STRING, &data, "folder with the Fashion-MNIST IDX files", 0, 0, 0, 0},
+        {"logits", FLAG_STRING, &logits_path, "write the logits of every test image to this .npy file", 0, 0, 0, 0},
+        {"test-limit", FLAG_INT, &limit, "use only the first N test images (0: all)", 0, 1e9, 0, 0},
+        {"batch", FLAG_INT, &batch, "batch size", 1, 65536, 0, 0},
+        {"model", FLAG_STRING, &model_flag, "model, if the checkpoint does not say (nin, nin-small)", 0, 0, 0, 0},
+        {"resize", FLAG_INT, &resize, "input size, if the checkpoint does not say", 0, 4096, 0, 0},
+        DEVICE_FLAGS(df),
+    };
+    int rc = flags_parse("eval", "Evaluate a checkpoint on the Fashion-MNIST test set.", flags,
+                         sizeof flags / sizeof flags[0], argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (!checkpoint) {
+        fprintf(stderr, "nincl eval: --checkpoint is required (a checkpoint.safetensors or a run folder)\n");
+        return EXIT_USAGE;
+    }
+    char path[4200];
+    size_t len = strlen(checkpoint);
+    if (len > 12 && !strcmp(checkpoint + len - 12, ".safetensors"))
+        snprintf(path, sizeof path, "%s", checkpoint);
+    else
+        snprintf(path, sizeof path, "%s/checkpoint.safetensors", checkpoint);
+
+    struct ncl_st_file meta = {0};
+    enum ncl_status s = ncl_st_read(path, &meta);
+    if (s != NCL_OK) {
+        fprintf(stderr, "nincl eval: %s\n", ncl_last_error());
+        return exit_code_for(s);
+    }
+    char model[64];
+    const char *m = model_flag ? model_flag : ncl_st_meta(&meta, "model");
+    snprintf(model, sizeof model, "%s", m ? m : "nin");
+    if (!resize) {
+        const char *r = ncl_st_meta(&meta, "resize");
+        resize = r ? atoi(r) : (!strcmp(model, "nin-small") ? 28 : 224);
+    }
+    ncl_st_free(&meta);
+
+    struct ncl_dataset test = {0};
+    if ((rc = load_split(data, "t10k", limit, &test)) >= 0)
+        return rc;
+    struct ncl_ctx *ctx = NULL;
+    if ((rc = open_device(&df, 0, &ctx)) >= 0) {
+        ncl_dataset_free(&test);
+        return rc;
+    }
+    struct ncl_graph *g = NULL;
+    struct ncl_device_data *dd = NULL;
+    float *logits = malloc((size_t)test.count * 10 * sizeof *logits);
+    int64_t correct = 0;
+    s = logits ? ncl_model_build(ctx, model, (struct ncl_shape){batch, 1, resize, resize}, &g) : NCL_ERR_NO_MEMORY;
+    if (s == NCL_OK)
+        s = ncl_checkpoint_load(g, path, NULL);
+    if (s == NCL_OK)
+        s = ncl_device_data_create(ctx, &test, &dd);
+    if (s == NCL_OK)
+        s = evaluate(g, dd, test.count, batch, &correct, logits);
+    if (s != NCL_OK) {
+        fprintf(stderr, "nincl eval: %s\n", ncl_last_error());
+        rc = exit_code_for(s);
+    } else {
+        int64_t confusion[10][10] = {{0}}, per_class[10] = {0};
+        for (int64_t i = 0; i < test.count; i++) {
+            int best = 0;
+            for (int c = 1; c < 10; c++)
+                if (logits[i * 10 + c] > logits[i * 10 + best])
+                    best = c;
+            confusion[test.labels[i]][best]++;
+            per_class[test.labels[i]]++;
+        }
+        printf("%s on %s: test acc %.4f (%lld/%lld)\n\nper class:\n", path, ncl_ctx_device(ctx)->name,
+               (double)correct / test.count, (long long)correct, (long long)test.count);
+        for (int c = 0; c < 10; c++)
+            printf("  %-11s %.4f (%lld images)\n", fashion_mnist_classes[c],
+                   per_class[c] ? (double)confusion[c][c] / per_class[c] : 0.0, (long long)per_class[c]);
+        printf("\nconfusion matrix (rows: true class, columns: predicted):\n%12s", "");
+        for (int c = 0; c < 10; c++)
+            printf(" %6.6s", fashion_mnist_classes[c]);
+        printf("\n");
+        for (int t = 0; t < 10; t++) {
+            printf("  %-10s", fashion_mnist_classes[t]);
+            for (int c = 0; c < 10; c++)
+                printf(" %6lld", (long long)confusion[t][c]);
+            printf("\n");
+        }
+        if (logits_path) {
+            if (write_npy(logits_path, logits, test.count, 10) != 0) {
+                fprintf(stderr, "nincl eval: cannot write %s\n", logits_path);
+                rc = EXIT_USAGE;
+            } else {
+                printf("\nlogits of %lld images written to %s\n", (long long)test.count, logits_path);
+                rc = EXIT_OK;
+            }
+        } else {
+            rc = EXIT_OK;
+        }
+    }
+    free(logits);
+    ncl_device_data_free(dd);
+    ncl_graph_free(g);
+    ncl_ctx_free(ctx);
+    ncl_dataset_free(&test);
+    return rc;
+}

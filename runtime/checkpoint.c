@@ -1,0 +1,140 @@
+/* Checkpoints: the graph's parameters as a safetensors file whose tensors are the PyTorch
+ * state_dict of the reference nn.Sequential ("0.0.weight", ...), so that
+ * safetensors.torch.load_file + load_state_dict works on it; training state (epoch, step,
+ * seed, ...) rides in the file's __metadata__. SGD momentum, when used, goes to a second
+ * file beside it so the first stays loadable with strict=True. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "graph-impl.h"
+
+/* Reads every parameter (or velocity) into freshly allocated safetensors entries. */
+static enum ncl_status gather(struct ncl_graph *g, int velocity, struct ncl_st_tensor **out)
+{
+    struct ncl_st_tensor *t = calloc((size_t)g->param_count, sizeof *t);
+    if (!t)
+        return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
+    *out = t;
+    for (int i = 0; i < g->param_count; i++) {
+        const struct ncl_param *p = &g->params[i];
+        snprintf(t[i].name, sizeof t[i].name, "%s", p->name);
+        t[i].ndim = p->ndim;
+        memcpy(t[i].dims, p->dims, sizeof t[i].dims);
+        t[i].data = malloc(p->count * sizeof(float));
+        if (!t[i].data)
+            return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
+        NCL_TRY(velocity ? ncl_graph_read_velocity(g, i, t[i].data) : ncl_graph_read_param(g, i, t[i].data));
+    }
+    return NCL_OK;
+}
+
+static void gather_free(struct ncl_st_tensor *t, int count)
+{
+    for (int i = 0; t && i < count; i++)
+        free(t[i].data);
+    free(t);
+}
+
+void ncl_checkpoint_optimizer_path(const char *path, char *out, size_t cap)
+{
+    size_t n = strlen(path);
+    const char *ext = ".safetensors";
+    size_t e = strlen(ext);
+    if (n > e && strcmp(path + n - e, ext) == 0)
+        snprintf(out, cap, "%.*s.optimizer%s", (int)(n - e), path, ext);
+    else
+        snprintf(out, cap, "%s.optimizer", path);
+}
+
+enum ncl_status ncl_checkpoint_save(struct ncl_graph *g, const char *path, const char *const *keys,
+                                    const char *const *values, int meta_count)
+{
+    struct ncl_st_tensor *t = NULL;
+    enum ncl_status s;
+    if (g->momentum_started) {
+        /* the optimizer file first: a checkpoint is never newer than its momentum */
+        char opt[1200];
+        ncl_checkpoint_optimizer_path(path, opt, sizeof opt);
+        s = gather(g, 1, &t);
+        if (s == NCL_OK)
+            s = ncl_st_write(opt, t, g->param_count, keys, values, meta_count);
+        gather_free(t, g->param_count);
+        t = NULL;
+        NCL_TRY(s);
+    }
+    s = gather(g, 0, &t);
+    if (s == NCL_OK)
+        s = ncl_st_write(path, t, g->param_count, keys, values, meta_count);
+    gather_free(t, g->param_count);
+    return s;
+}
+
+/* Every parameter present with its shape, nothing extra. */
+static enum ncl_status check_tensors(const struct ncl_graph *g, const struct ncl_st_file *f, const char *path)
+{
+    for (int i = 0; i < g->param_count; i++) {
+        const struct ncl_param *p = &g->params[i];
+        const struct ncl_st_tensor *t = ncl_st_find(f, p->name);
+        if (!t)
+            return ncl_fail(NCL_ERR_FORMAT, "%s: tensor %s is missing (is it a checkpoint of this model?)", path,
+                            p->name);
+        int same = t->ndim == p->ndim;
+        for (int d = 0; same && d < p->ndim; d++)
+            same = t->dims[d] == p->dims[d];
+        if (!same) {
+            char want[64] = "", got[64] = "";
+            for (int d = 0; d < p->ndim; d++)
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? ", " : "",
+                         (long long)p->dims[d]);
+            for (int d = 0; d < t->ndim && d < 4; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+            return ncl_fail(NCL_ERR_FORMAT, "%s: tensor %s has shape [%s], the model needs [%s]", path, p->name, got,
+                            want);
+        }
+    }
+    for (int i = 0; i < f->count; i++) {
+        int known = 0;
+        for (int j = 0; j < g->param_count && !known; j++)
+            known = strcmp(f->tensors[i].name, g->params[j].name) == 0;
+        if (!known)
+            return ncl_fail(NCL_ERR_FORMAT, "%s: unexpected tensor %s (is it a checkpoint of this model?)", path,
+                            f->tensors[i].name);
+    }
+    return NCL_OK;
+}
+
+enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struct ncl_st_file *meta)
+{
+    struct ncl_st_file f = {0};
+    NCL_TRY(ncl_st_read(path, &f));
+    enum ncl_status s = check_tensors(g, &f, path);
+    for (int i = 0; s == NCL_OK && i < g->param_count; i++)
+        s = ncl_graph_write_param(g, i, ncl_st_find(&f, g->params[i].name)->data);
+    g->momentum_started = 0;
+    if (s == NCL_OK)
+        s = ncl_fill(g, g->velocity_buf, 0, g->param_floats, 0.0f);
+    if (s == NCL_OK)
+        s = ncl_graph_zero_grads(g);
+    /* momentum: present only if the run used it; it must be from the same step */
+    char opt[1200];
+    ncl_checkpoint_optimizer_path(path, opt, sizeof opt);
+    FILE *probe = s == NCL_OK ? fopen(opt, "rb") : NULL;
+    if (probe) {
+        fclose(probe);
+        struct ncl_st_file o = {0};
+        s = ncl_st_read(opt, &o);
+        const char *a = ncl_st_meta(&f, "step"), *b = s == NCL_OK ? ncl_st_meta(&o, "step") : NULL;
+        if (s == NCL_OK && a && b && strcmp(a, b) == 0) {
+            s = check_tensors(g, &o, opt);
+            for (int i = 0; s == NCL_OK && i < g->param_count; i++)
+                s = ncl_graph_write_velocity(g, i, ncl_st_find(&o, g->params[i].name)->data);
+        }
+        ncl_st_free(&o);
+    }
+    if (s == NCL_OK && meta)
+        *meta = f;
+    else
+        ncl_st_free(&f);
+    return s;
+}
