@@ -3,9 +3,10 @@
  *   N bytes   JSON object: {"__metadata__": {str: str}, "<name>": {"dtype": "F32", "shape": [..],
  *             "data_offsets": [begin, end]}, ...}, padded with spaces so the data starts 8-aligned
  *   rest      the data buffer; offsets are relative to its start, little-endian floats.
- * The reader follows the reference implementation's rules, so a file it accepts loads in PyTorch
- * and the other way round: header at most 100 MB and starting with '{', valid UTF-8, no duplicate
- * keys, and the tensors tile the data buffer exactly (no overlaps, no holes, nothing after). */
+ * The reader applies the reference implementation's checks, so what it accepts also loads with
+ * safetensors.torch.load_file: header at most 100 MB and starting with '{', valid UTF-8, no
+ * duplicate keys, and the tensors tile the data buffer exactly (no overlaps, no holes, nothing
+ * after). Beyond the format it takes only F32, at most 4 dims and names that fit the struct. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* fileno, fstat, fsync, getpid */
 #endif
@@ -212,8 +213,8 @@ static char *build_header(const struct ncl_st_tensor *tensors, int count, const 
         const struct ncl_st_tensor *t = &tensors[i];
         uint64_t bytes = 4 * (uint64_t)tensor_count(t);
         cJSON *entry = cJSON_AddObjectToObject(root, t->name);
-        cJSON *shape = entry && cJSON_AddStringToObject(entry, "dtype", "F32") ? cJSON_AddArrayToObject(entry, "shape")
-                                                                                : NULL;
+        ok = entry && cJSON_AddStringToObject(entry, "dtype", "F32");
+        cJSON *shape = ok ? cJSON_AddArrayToObject(entry, "shape") : NULL;
         ok = shape != NULL;
         for (int d = 0; ok && d < t->ndim; d++)
             ok = json_push(shape, json_uint((uint64_t)t->dims[d]));
@@ -367,8 +368,8 @@ static enum ncl_status parse_tensor(const char *path, const cJSON *entry, uint64
     const char *name = entry->string;
     size_t name_len = strlen(name);
     if (name_len >= ST_NAME_SIZE)
-        return ncl_fail(NCL_ERR_FORMAT, "%s: tensor name '%.32s...' is %zu bytes, more than the %zu allowed", path,
-                        name, name_len, ST_NAME_SIZE - 1);
+        return ncl_fail(NCL_ERR_FORMAT, "%s: tensor name '%.32s...' is %zu bytes, more than the %zu allowed",
+                        path, name, name_len, ST_NAME_SIZE - 1);
     memcpy(t->name, name, name_len + 1);
     if (!cJSON_IsObject(entry))
         return ncl_fail(NCL_ERR_FORMAT, "%s: entry '%s' is not an object", path, name);
@@ -401,8 +402,9 @@ static enum ncl_status parse_tensor(const char *path, const cJSON *entry, uint64
         !json_uint_value(offs->child->next, &end))
         return ncl_fail(NCL_ERR_FORMAT, "%s: tensor '%s' has no data_offsets [begin, end] of integers", path, name);
     if (end < begin)
-        return ncl_fail(NCL_ERR_FORMAT, "%s: tensor '%s' has data_offsets [%" PRIu64 ", %" PRIu64 "] ending before they begin",
-                        path, name, begin, end);
+        return ncl_fail(NCL_ERR_FORMAT,
+                        "%s: tensor '%s' has data_offsets [%" PRIu64 ", %" PRIu64 "] ending before they begin", path,
+                        name, begin, end);
     if (end > buffer_size)
         return ncl_fail(NCL_ERR_FORMAT,
                         "%s: tensor '%s' has data_offsets [%" PRIu64 ", %" PRIu64 "] beyond the %" PRIu64
@@ -478,7 +480,8 @@ static enum ncl_status read_data(const char *path, FILE *fp, struct ncl_st_file 
         /* at least one float, so a 0-element tensor also has a non-NULL pointer */
         t->data = malloc(bytes ? bytes : 4);
         if (!t->data)
-            return ncl_fail(NCL_ERR_NO_MEMORY, "%s: out of memory for tensor '%s' (%zu bytes)", path, t->name, bytes);
+            return ncl_fail(NCL_ERR_NO_MEMORY, "%s: out of memory for tensor '%s' (%zu bytes)", path, t->name,
+                            bytes);
         if (fread(t->data, 1, bytes, fp) != bytes)
             return ncl_fail(NCL_ERR_IO, "%s: reading tensor '%s' failed: %s", path, t->name,
                             ferror(fp) ? strerror(errno) : "file shrank while reading");
@@ -510,8 +513,9 @@ static enum ncl_status read_file(const char *path, FILE *fp, uint64_t file_size,
         return ncl_fail(NCL_ERR_FORMAT, "%s: header length %" PRIu64 " is over the limit of %u bytes", path, n,
                         ST_MAX_HEADER);
     if (n > file_size - 8)
-        return ncl_fail(NCL_ERR_FORMAT, "%s: header length %" PRIu64 " is past the end of the %" PRIu64 "-byte file",
-                        path, n, file_size);
+        return ncl_fail(NCL_ERR_FORMAT,
+                        "%s: header length %" PRIu64 " is past the end of the %" PRIu64 "-byte file", path, n,
+                        file_size);
     uint64_t buffer_size = file_size - 8 - n;
 
     /* n is now known to be small and backed by the file */
@@ -608,15 +612,17 @@ static enum ncl_status read_file(const char *path, FILE *fp, uint64_t file_size,
             goto out;
         }
         if (spans[i].begin > pos) {
-            s = ncl_fail(NCL_ERR_FORMAT, "%s: data bytes %" PRIu64 "..%" PRIu64 " before tensor '%s' belong to no tensor",
-                         path, pos, spans[i].begin, spans[i].t->name);
+            s = ncl_fail(NCL_ERR_FORMAT,
+                         "%s: data bytes %" PRIu64 "..%" PRIu64 " before tensor '%s' belong to no tensor", path,
+                         pos, spans[i].begin, spans[i].t->name);
             goto out;
         }
         pos = spans[i].end;
     }
     if (pos != buffer_size) {
-        s = ncl_fail(NCL_ERR_FORMAT, "%s: the %" PRIu64 "-byte data buffer has %" PRIu64 " bytes after the last tensor",
-                     path, buffer_size, buffer_size - pos);
+        s = ncl_fail(NCL_ERR_FORMAT,
+                     "%s: the %" PRIu64 "-byte data buffer has %" PRIu64 " bytes after the last tensor", path,
+                     buffer_size, buffer_size - pos);
         goto out;
     }
     s = read_data(path, fp, out, spans);

@@ -131,7 +131,8 @@ static void check_same(const struct ncl_st_file *f)
         CHECK(got->data != NULL, "%s: data is NULL", want->name);
         long n = elements(want);
         /* bit-exact, so -0.0 and denormals survive */
-        CHECK(n == 0 || memcmp(got->data, want->data, sizeof(float) * (size_t)n) == 0, "%s: data differs", want->name);
+        CHECK(n == 0 || memcmp(got->data, want->data, sizeof(float) * (size_t)n) == 0, "%s: data differs",
+              want->name);
     }
     CHECK(f->meta_count == 3, "meta_count %d", f->meta_count);
     for (int i = 0; i < 3; i++) {

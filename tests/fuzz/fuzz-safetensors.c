@@ -28,6 +28,19 @@ static const char *temp_path(const char *what)
     return p;
 }
 
+static void remove_temps(void)
+{
+    remove(temp_path("in"));
+    remove(temp_path("out"));
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc, (void)argv;
+    atexit(remove_temps);
+    return 0;
+}
+
 static int64_t count_of(const struct ncl_st_tensor *t)
 {
     int64_t n = 1;
