@@ -13,6 +13,7 @@ static const struct {
     {"devices", cmd_devices, "list OpenCL platforms and devices"},
     {"shapes", cmd_shapes, "run one input through a model and print each block's output shape"},
     {"train", cmd_train, "train a model on Fashion-MNIST (the d2l recipe by default)"},
+    {"bench", cmd_bench, "training and inference speed, per-layer times, start-up and memory"},
     {"eval", cmd_eval, "test accuracy, per-class accuracy and confusion matrix of a checkpoint"},
 };
 

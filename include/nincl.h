@@ -91,6 +91,8 @@ struct ncl_ctx;
 enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **out);
 void ncl_ctx_free(struct ncl_ctx *ctx);
 const struct ncl_device_info *ncl_ctx_device(const struct ncl_ctx *ctx);
+/* Device bytes the context holds outside graphs (GEMM packing buffers). */
+uint64_t ncl_ctx_device_bytes(const struct ncl_ctx *ctx);
 /* Wait for all work queued on the context's device. */
 enum ncl_status ncl_ctx_finish(struct ncl_ctx *ctx);
 
@@ -195,6 +197,14 @@ struct ncl_sgd_params {
 enum ncl_status ncl_graph_sgd_step(struct ncl_graph *g, const struct ncl_sgd_params *p);
 /* Zero the gradients without stepping (finite-difference tests, gradient inspection). */
 enum ncl_status ncl_graph_zero_grads(struct ncl_graph *g);
+
+/* Per-layer device times (nincl bench): needs a context created with profile = 1. After
+ * ncl_graph_set_profiling(g, 1), each forward/backward records a marker per layer and
+ * ncl_graph_layer_times gives the last pass's milliseconds per layer (-1 if not run). */
+void ncl_graph_set_profiling(struct ncl_graph *g, int on);
+enum ncl_status ncl_graph_layer_times(struct ncl_graph *g, double *forward_ms, double *backward_ms);
+/* Forward floating-point operations of layer i per image (2 per multiply-add; 0 if negligible). */
+double ncl_graph_layer_flops(const struct ncl_graph *g, int i);
 
 /* ---- models --------------------------------------------------------------------------- */
 

@@ -3,7 +3,7 @@
  * it, and a seeded (or resumed) run draws exactly the same masks. */
 
 /* Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC 2011);
- * tests/test-dropout.c checks it against Random123's philox4x32. */
+ * tests/test-layers.c checks it against Random123's philox4x32. */
 uint4 philox4x32_10(uint4 c, uint2 k)
 {
     for (int r = 0; r < 10; r++) {

@@ -29,13 +29,13 @@ void softmax_xent(__global const float *logits, ulong l_off, __global const int 
         float s = 0.0f;
         for (int c = 0; c < classes; c++)
             s += exp(logits[l_off + (size_t)c * batch + n] - m);
-        float lse = m + log(s);
         int label = labels[n];
-        my_loss += lse - logits[l_off + (size_t)label * batch + n];
+        /* (m - logit) + log(s) rather than (m + log(s)) - logit: no cancellation at large logits */
+        my_loss += (m - logits[l_off + (size_t)label * batch + n]) + log(s);
         my_correct += arg == label;
         for (int c = 0; c < classes; c++) {
             size_t at = (size_t)c * batch + n;
-            float prob = exp(logits[l_off + at] - lse);
+            float prob = exp(logits[l_off + at] - m) / s;
             dlogits[d_off + at] = (prob - (c == label ? 1.0f : 0.0f)) / batch;
         }
     }

@@ -66,6 +66,7 @@ struct ncl_layer {
     int chunk;                      /* conv: images per im2col + GEMM round (workspace bound) */
     uint64_t last_step;             /* dropout: the step whose mask backward regenerates */
     int last_train;
+    double flops;                   /* forward multiply-adds x 2 per image */
 };
 
 struct ncl_graph {
@@ -92,6 +93,8 @@ struct ncl_graph {
     uint64_t device_bytes;
     int reserved;
     int want_input_grad;            /* tests: backward also computes the input's gradient (grad_act[0]) */
+    int profiling;                  /* record a marker event after each layer (nincl bench) */
+    cl_event *fwd_events, *bwd_events;   /* [layer_count + 1] when profiling */
 };
 
 static inline struct ncl_ctx *layer_ctx(const struct ncl_layer *l)

@@ -64,6 +64,7 @@ void ncl_graph_free(struct ncl_graph *g)
     release_kernel(&g->k_fill);
     release_kernel(&g->k_resize);
     release_kernel(&g->k_gather_labels);
+    ncl_graph_set_profiling(g, 0);
     free(g->host_staging);
     free(g->layers);
     free(g->outputs);
@@ -235,7 +236,8 @@ enum ncl_status ncl_graph_reserve(struct ncl_graph *g)
     size_t in_floats = tensor_floats(g->input.shape);
     NCL_TRY(ncl_buffer_create(ctx, in_floats * sizeof(float), "input batch", &g->input.buf));
     total += in_floats * sizeof(float);
-    size_t max_act = 0, max_host = in_floats;
+    /* the input's own gradient (tests: want_input_grad) shares these buffers too */
+    size_t max_act = in_floats, max_host = in_floats;
     for (int i = 0; i < g->layer_count; i++) {
         struct ncl_layer *l = &g->layers[i];
         size_t n = tensor_floats(l->y->shape);
@@ -408,14 +410,75 @@ enum ncl_status ncl_graph_read_output(struct ncl_graph *g, float *nchw, int batc
     return NCL_OK;
 }
 
+/* Profiling: a marker after each layer; in an in-order queue the time between consecutive
+ * markers' ends is the layer's device time. */
+static enum ncl_status mark(struct ncl_graph *g, cl_event *slot)
+{
+    if (*slot)
+        clReleaseEvent(*slot);
+    *slot = NULL;
+    NCL_CL_TRY(clEnqueueMarkerWithWaitList(g->ctx->queue, 0, NULL, slot), "clEnqueueMarkerWithWaitList");
+    return NCL_OK;
+}
+
+void ncl_graph_set_profiling(struct ncl_graph *g, int on)
+{
+    for (int i = 0; i <= g->layer_count && (g->fwd_events || g->bwd_events); i++) {
+        if (g->fwd_events && g->fwd_events[i])
+            clReleaseEvent(g->fwd_events[i]);
+        if (g->bwd_events && g->bwd_events[i])
+            clReleaseEvent(g->bwd_events[i]);
+    }
+    free(g->fwd_events);
+    free(g->bwd_events);
+    g->fwd_events = g->bwd_events = NULL;
+    g->profiling = 0;
+    if (on && g->ctx->profile) {
+        g->fwd_events = calloc((size_t)g->layer_count + 1, sizeof(cl_event));
+        g->bwd_events = calloc((size_t)g->layer_count + 1, sizeof(cl_event));
+        g->profiling = g->fwd_events && g->bwd_events;
+    }
+}
+
+static double event_gap_ms(cl_event a, cl_event b)
+{
+    cl_ulong ta = 0, tb = 0;
+    if (!a || !b || clGetEventProfilingInfo(a, CL_PROFILING_COMMAND_END, sizeof ta, &ta, NULL) != CL_SUCCESS ||
+        clGetEventProfilingInfo(b, CL_PROFILING_COMMAND_END, sizeof tb, &tb, NULL) != CL_SUCCESS)
+        return -1.0;
+    return (double)(tb - ta) * 1e-6;
+}
+
+enum ncl_status ncl_graph_layer_times(struct ncl_graph *g, double *forward_ms, double *backward_ms)
+{
+    if (!g->profiling)
+        return ncl_fail(NCL_ERR_ARG, "profiling is off (create the context with profile = 1)");
+    NCL_TRY(ncl_ctx_finish(g->ctx));
+    for (int i = 0; i < g->layer_count; i++) {
+        forward_ms[i] = event_gap_ms(g->fwd_events[i], g->fwd_events[i + 1]);
+        /* backward runs from the last layer down: layer i ends at bwd_events[i] */
+        backward_ms[i] = event_gap_ms(g->bwd_events[i + 1], g->bwd_events[i]);
+    }
+    return NCL_OK;
+}
+
+double ncl_graph_layer_flops(const struct ncl_graph *g, int i)
+{
+    return g->layers[i].flops;
+}
+
 enum ncl_status ncl_graph_forward(struct ncl_graph *g, int batch, enum ncl_mode mode, uint64_t step)
 {
     NCL_TRY(check_batch(g, batch));
+    if (g->profiling)
+        NCL_TRY(mark(g, &g->fwd_events[0]));
     for (int i = 0; i < g->layer_count; i++) {
         struct ncl_layer *l = &g->layers[i];
         enum ncl_status s = l->ops->forward(l, batch, mode, step);
         if (s != NCL_OK)
             return ncl_fail_prefix(s, "forward of layer %s (%s)", l->name, l->ops->kind);
+        if (g->profiling)
+            NCL_TRY(mark(g, &g->fwd_events[i + 1]));
     }
     return NCL_OK;
 }
@@ -441,11 +504,15 @@ enum ncl_status ncl_graph_loss(struct ncl_graph *g, int batch)
 enum ncl_status ncl_graph_backward(struct ncl_graph *g, int batch)
 {
     NCL_TRY(check_batch(g, batch));
+    if (g->profiling)
+        NCL_TRY(mark(g, &g->bwd_events[g->layer_count]));
     for (int i = g->layer_count - 1; i >= 0; i--) {
         struct ncl_layer *l = &g->layers[i];
         enum ncl_status s = l->ops->backward(l, batch, i > 0 || g->want_input_grad);
         if (s != NCL_OK)
             return ncl_fail_prefix(s, "backward of layer %s (%s)", l->name, l->ops->kind);
+        if (g->profiling)
+            NCL_TRY(mark(g, &g->bwd_events[i]));
     }
     return NCL_OK;
 }

@@ -31,6 +31,7 @@ static enum ncl_status conv_setup(struct ncl_layer *l)
     else
         NCL_TRY(ncl_layer_add_param(l, "weight", 4, wdims, fan_in, p->out_channels * kk, 0));
     NCL_TRY(ncl_layer_add_param(l, "bias", 1, bdims, fan_in, 0, 1));
+    l->flops = 2.0 * p->out_channels * fan_in * oh * ow;
     if (!conv_is_direct(l)) {
         size_t per_image = (size_t)fan_in * oh * ow;
         size_t chunk = CONV_WORKSPACE_FLOATS / per_image;

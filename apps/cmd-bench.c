@@ -1,0 +1,158 @@
+/* nincl bench: training-step and inference images/s, per-layer device times from OpenCL
+ * profiling events, GFLOP/s, start-up time and device memory, as text or one JSON object.
+ * Every timer stops after clFinish. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "flags.h"
+#include "run-util.h"
+
+static double timed_steps(struct ncl_ctx *ctx, struct ncl_graph *g, int batch, int steps, int train,
+                          enum ncl_status *s)
+{
+    struct ncl_sgd_params sgd = {0.01f, 0, 0};
+    double t0 = now_seconds();
+    for (int i = 0; i < steps && *s == NCL_OK; i++) {
+        *s = ncl_graph_forward(g, batch, train ? NCL_MODE_TRAIN : NCL_MODE_EVAL, (uint64_t)i);
+        if (*s == NCL_OK && train)
+            *s = ncl_graph_loss(g, batch);
+        if (*s == NCL_OK && train)
+            *s = ncl_graph_backward(g, batch);
+        if (*s == NCL_OK && train)
+            *s = ncl_graph_sgd_step(g, &sgd);
+    }
+    if (*s == NCL_OK)
+        *s = ncl_ctx_finish(ctx);
+    return now_seconds() - t0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    struct device_flags df = {0};
+    const char *model = "nin";
+    int batch = 128, resize = 0, steps = 3, warmup = 1, json = 0;
+    struct flag flags[] = {
+        {"model", FLAG_STRING, &model, "model: nin or nin-small", 0, 0, 0, 0},
+        {"batch", FLAG_INT, &batch, "batch size", 1, 65536, 0, 0},
+        {"resize", FLAG_INT, &resize, "input size (0: 224 for nin, 28 for nin-small)", 0, 4096, 0, 0},
+        {"steps", FLAG_INT, &steps, "timed steps (training and inference each)", 1, 100000, 0, 0},
+        {"warmup", FLAG_INT, &warmup, "untimed steps before timing", 0, 100000, 0, 0},
+        {"json", FLAG_BOOL, &json, "print one JSON object instead of text", 0, 0, 0, 0},
+        DEVICE_FLAGS(df),
+    };
+    int rc = flags_parse("bench", "Measure training and inference speed, per-layer times, start-up and memory.", flags,
+                         sizeof flags / sizeof flags[0], argc, argv);
+    if (rc >= 0)
+        return rc;
+    if (!resize)
+        resize = strcmp(model, "nin-small") == 0 ? 28 : 224;
+
+    double t0 = now_seconds();
+    struct ncl_ctx *ctx = NULL;
+    if ((rc = open_device(&df, 1, &ctx)) >= 0)
+        return rc;
+    double t_ctx = now_seconds();
+    struct ncl_graph *g = NULL;
+    enum ncl_status s = ncl_model_build(ctx, model, (struct ncl_shape){batch, 1, resize, resize}, &g);
+    size_t in_count = (size_t)batch * resize * resize;
+    float *x = s == NCL_OK ? malloc(in_count * sizeof *x) : NULL;
+    int32_t *labels = s == NCL_OK ? malloc((size_t)batch * sizeof *labels) : NULL;
+    if (s == NCL_OK && (!x || !labels))
+        s = NCL_ERR_NO_MEMORY;
+    for (size_t i = 0; x && i < in_count; i++)
+        x[i] = (float)((i * 2654435761u) % 1000) / 1000.0f;
+    for (int i = 0; labels && i < batch; i++)
+        labels[i] = i % 10;
+    if (s == NCL_OK)
+        s = ncl_graph_init_params(g, 1);
+    if (s == NCL_OK)
+        s = ncl_graph_write_input(g, x, batch);
+    if (s == NCL_OK)
+        s = ncl_graph_write_labels(g, labels, batch);
+    if (s == NCL_OK)
+        s = ncl_ctx_finish(ctx);
+    double t_build = now_seconds();
+    double first_step = s == NCL_OK ? timed_steps(ctx, g, batch, 1, 1, &s) : 0;
+    double startup = now_seconds() - t0;
+    if (s == NCL_OK && warmup > 1)
+        timed_steps(ctx, g, batch, warmup - 1, 1, &s);
+    double train_s = s == NCL_OK ? timed_steps(ctx, g, batch, steps, 1, &s) : 0;
+    if (s == NCL_OK && warmup > 0)
+        timed_steps(ctx, g, batch, 1, 0, &s);
+    double infer_s = s == NCL_OK ? timed_steps(ctx, g, batch, steps, 0, &s) : 0;
+
+    int layers = g ? ncl_graph_layer_count(g) : 0;
+    double *fwd = calloc((size_t)layers + 1, sizeof *fwd), *bwd = calloc((size_t)layers + 1, sizeof *bwd);
+    if (s == NCL_OK && (!fwd || !bwd))
+        s = NCL_ERR_NO_MEMORY;
+    if (s == NCL_OK) {   /* one more training step with a marker after every layer */
+        ncl_graph_set_profiling(g, 1);
+        timed_steps(ctx, g, batch, 1, 1, &s);
+        if (s == NCL_OK)
+            s = ncl_graph_layer_times(g, fwd, bwd);
+        ncl_graph_set_profiling(g, 0);
+    }
+    if (s != NCL_OK) {
+        fprintf(stderr, "nincl bench: %s\n", ncl_last_error());
+        rc = exit_code_for(s);
+        goto done;
+    }
+    double flops_per_image = 0;
+    for (int i = 0; i < layers; i++)
+        flops_per_image += ncl_graph_layer_flops(g, i);
+    /* training = forward + two backward GEMMs (input and weight gradients), the first layer
+     * needs no input gradient */
+    double train_flops = 3 * flops_per_image - (layers ? ncl_graph_layer_flops(g, 0) : 0);
+    double train_ips = batch * steps / train_s, infer_ips = batch * steps / infer_s;
+    unsigned long long peak = (unsigned long long)ncl_ctx_device_bytes(ctx) + ncl_graph_device_bytes(g);
+    const char *device = ncl_ctx_device(ctx)->name;
+    if (json) {
+        printf("{\"framework\": \"nincl\", \"model\": \"%s\", \"device\": \"%s\", \"batch\": %d, \"resize\": %d, "
+               "\"steps\": %d, \"train_images_per_sec\": %.2f, \"infer_images_per_sec\": %.2f, "
+               "\"train_gflops_per_sec\": %.1f, \"infer_gflops_per_sec\": %.1f, \"startup_seconds\": %.3f, "
+               "\"context_seconds\": %.3f, \"build_seconds\": %.3f, \"first_step_seconds\": %.3f, "
+               "\"peak_device_bytes\": %llu, \"layers\": [",
+               model, device, batch, resize, steps, train_ips, infer_ips, train_ips * train_flops * 1e-9,
+               infer_ips * flops_per_image * 1e-9, startup, t_ctx - t0, t_build - t_ctx, first_step, peak);
+        for (int i = 0; i < layers; i++) {
+            struct ncl_layer_info info;
+            ncl_graph_layer_info(g, i, &info);
+            printf("%s{\"name\": \"%s\", \"kind\": \"%s\", \"forward_ms\": %.3f, \"backward_ms\": %.3f, "
+                   "\"forward_gflop\": %.3f}",
+                   i ? ", " : "", info.name, info.kind, fwd[i], bwd[i], ncl_graph_layer_flops(g, i) * batch * 1e-9);
+        }
+        printf("]}\n");
+    } else {
+        printf("nincl bench: %s, batch %d, %dx%d, on %s\n", model, batch, resize, resize, device);
+        printf("start-up: %.3f s (context %.3f s, graph + kernels %.3f s, first training step %.3f s)\n", startup,
+               t_ctx - t0, t_build - t_ctx, first_step);
+        printf("training:  %.1f images/s (%.1f GFLOP/s, %.3f s per step)\n", train_ips,
+               train_ips * train_flops * 1e-9, train_s / steps);
+        printf("inference: %.1f images/s (%.1f GFLOP/s)\n", infer_ips, infer_ips * flops_per_image * 1e-9);
+        printf("device memory: %.1f MiB\n\n", peak / 1048576.0);
+        printf("%-6s %-18s %11s %11s %9s %9s\n", "layer", "kind", "forward ms", "backward ms", "fwd GF/s", "bwd GF/s");
+        double tf = 0, tb = 0;
+        for (int i = 0; i < layers; i++) {
+            struct ncl_layer_info info;
+            ncl_graph_layer_info(g, i, &info);
+            double fl = ncl_graph_layer_flops(g, i) * batch;
+            double bfl = i ? 2 * fl : fl;
+            printf("%-6s %-18s %11.2f %11.2f %9.1f %9.1f\n", info.name, info.kind, fwd[i], bwd[i],
+                   fwd[i] > 0 ? fl / fwd[i] * 1e-6 : 0, bwd[i] > 0 ? bfl / bwd[i] * 1e-6 : 0);
+            tf += fwd[i];
+            tb += bwd[i];
+        }
+        printf("%-6s %-18s %11.2f %11.2f\n", "total", "", tf, tb);
+    }
+    rc = EXIT_OK;
+done:
+    free(fwd);
+    free(bwd);
+    free(x);
+    free(labels);
+    ncl_graph_free(g);
+    ncl_ctx_free(ctx);
+    return rc;
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# One GPU run, as ../shared/gpu.md describes: OpenCL from packages brought in .gpu/, then
+# devices, nincl bench at batch 128 and 256, PyTorch on the same GPU (TF32 off and on), and
+# the full d2l recipe. Every log goes into OUTDIR as it is written, so a run cut short still
+# leaves what it did.
+#
+#   scripts/gpu-check.sh OUTDIR            the full check
+#   GPU_CHECK_SHORT=1 scripts/gpu-check.sh OUTDIR   a few-minute rehearsal (PoCL here)
+#
+# Expects: .gpu/*.deb (ocl-icd-libopencl1 libclblast1 libcjson1 clinfo), .gpu/bin/nincl (built
+# here), .gpu/data/*.gz (Fashion-MNIST). Prepare them with scripts/gpu-prepare.sh.
+set -u
+out=${1:?usage: scripts/gpu-check.sh OUTDIR}
+mkdir -p "$out"
+log="$out/gpu.log"
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here" || exit 1
+say() { echo "== $(date -u +%H:%M:%S) $*" | tee -a "$log"; }
+short=${GPU_CHECK_SHORT:-0}
+nincl=${NINCL:-.gpu/bin/nincl}
+
+say "gpu-check: short=$short host=$(hostname) date=$(date -u +%F)"
+# 1. OpenCL: the ICD loader and CLBlast from the brought packages, the vendor's driver found on disk
+if ls .gpu/*.deb >/dev/null 2>&1; then
+    rm -rf /tmp/gpu && mkdir -p /tmp/gpu
+    for f in .gpu/*.deb; do dpkg -x "$f" /tmp/gpu; done
+    export LD_LIBRARY_PATH=/tmp/gpu/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+fi
+if [ -z "${OCL_ICD_VENDORS:-}" ] && [ ! -e /etc/OpenCL/vendors/pocl.icd ]; then
+    lib=$(ldconfig -p 2>/dev/null | awk '/libnvidia-opencl.so.1/ {print $NF; exit}')
+    [ -n "$lib" ] || lib=$(find /usr/local/nvidia /usr/lib /usr/lib64 -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
+    [ -n "$lib" ] || lib=$(timeout 60 find / -xdev -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
+    say "nvidia opencl library: ${lib:-not found}"
+    mkdir -p /tmp/gpu/vendors
+    [ -n "$lib" ] && echo "$lib" > /tmp/gpu/vendors/nvidia.icd
+    export OCL_ICD_VENDORS=/tmp/gpu/vendors
+fi
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee -a "$log"
+[ -x /tmp/gpu/usr/bin/clinfo ] && /tmp/gpu/usr/bin/clinfo -l 2>&1 | tee -a "$log"
+
+# 2. devices
+say "nincl devices"
+"$nincl" devices 2>&1 | tee -a "$log"
+
+# 3. benchmarks: ours, then PyTorch on the same device (CUDA when there is one)
+steps=5; resize=224; batches="128 256"
+[ "$short" = 1 ] && { steps=1; resize=96; batches="8"; }
+py=${PYTHON:-python3}
+torch_dev=cpu
+"$py" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && torch_dev=cuda
+for b in $batches; do
+    say "nincl bench batch $b"
+    "$nincl" bench --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 2>&1 | tee -a "$log"
+    "$nincl" bench --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 --json >> "$out/bench.jsonl" 2>>"$log"
+    for tf32 in off on; do
+        [ "$torch_dev" = cpu ] && [ $tf32 = on ] && continue
+        say "pytorch ($torch_dev, tf32 $tf32) batch $b"
+        "$py" bench/torch-bench.py --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 \
+            --device $torch_dev --tf32 $tf32 >> "$out/bench.jsonl" 2>>"$log"
+        tail -n 1 "$out/bench.jsonl" | tee -a "$log"
+    done
+done
+"$py" - "$out/bench.jsonl" <<'PY' 2>&1 | tee -a "$log"
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip().startswith("{")]
+ours = {r["batch"]: r for r in rows if r.get("framework") == "nincl"}
+for r in rows:
+    if r.get("framework") != "pytorch" or r["batch"] not in ours:
+        continue
+    o = ours[r["batch"]]
+    print("batch %d, pytorch tf32 %s: train %.1f vs %.1f img/s (ratio %.2f), infer %.1f vs %.1f (ratio %.2f), "
+          "memory %.0f vs %.0f MiB" % (r["batch"], r.get("tf32"), o["train_images_per_sec"], r["train_images_per_sec"],
+          o["train_images_per_sec"] / r["train_images_per_sec"], o["infer_images_per_sec"],
+          r["infer_images_per_sec"], o["infer_images_per_sec"] / r["infer_images_per_sec"],
+          o["peak_device_bytes"] / 2**20, r["peak_bytes"] / 2**20))
+PY
+
+# 4. the reference recipe: 10 epochs, lr 0.1, batch 128, 224x224, seed 1; bounded by
+#    GPU_CHECK_SECONDS (from the script's start) so the script itself ends in time. SIGTERM
+#    makes nincl save a checkpoint and stop cleanly.
+say "nincl train (reference recipe)"
+extra=()
+[ "$short" = 1 ] && extra=(--epochs 2 --resize 96 --train-limit 512 --test-limit 256)
+left=$(( ${GPU_CHECK_SECONDS:-100000} - SECONDS - 15 ))
+[ $left -gt 30 ] || left=30
+timeout -s TERM $left "$nincl" train --model nin --seed 1 --data .gpu/data --out "$out/run" --progress off \
+    "${extra[@]}" 2>&1 | tee "$out/train.log"
+say "done"

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages nincl needs (only those missing), then configures and builds.
+#   scripts/setup.sh [BUILD_DIR] [extra cmake args...]
+set -eu
+cd "$(dirname "$0")/.."
+build=${1:-build}
+shift || true
+packages="cmake gcc pkg-config ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd zlib1g-dev \
+libcjson-dev librandom123-dev dataset-fashion-mnist"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing:$missing"
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $sudo apt-get update -qq
+    # shellcheck disable=SC2086
+    $sudo apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release "$@" >/dev/null
+cmake --build "$build" -j"$(nproc)"
