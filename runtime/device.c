@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "ctx-impl.h"
 
@@ -292,8 +293,15 @@ enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **
     ctx->gemm = gemm;
     ctx->profile = p->profile;
     const char *kdir = env_or(p->kernel_dir, "NINCL_KERNEL_DIR");
-    if (kdir)
+    if (kdir) {
+        struct stat dir;
+        if (stat(kdir, &dir) != 0 || !S_ISDIR(dir.st_mode)) {
+            free(ctx);
+            return ncl_fail(NCL_ERR_IO, "kernel folder %s (from --kernel-dir or NINCL_KERNEL_DIR) is not a folder",
+                            kdir);
+        }
         snprintf(ctx->kernel_dir, sizeof ctx->kernel_dir, "%s", kdir);
+    }
 
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)st.p, 0};

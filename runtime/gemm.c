@@ -1,5 +1,19 @@
 /* The one GEMM entry point: chooses the implementation per device and shape. */
-#include "ctx-impl.h"
+#include <string.h>
+
+#include "gemm-impl.h"
+
+/* The implementation for one GEMM. AUTO: the packed kernels on CPU devices (PoCL; CLBlast's
+ * default parameters reach only a few percent of a CPU's peak), CLBlast elsewhere (it is tuned
+ * for GPUs). The one place to put a per-shape tuning table. */
+static enum ncl_gemm_impl gemm_choose(const struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n,
+                                      size_t k)
+{
+    (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k;
+    if (ctx->gemm != NCL_GEMM_AUTO)
+        return ctx->gemm;
+    return strcmp(ctx->info.type, "CPU") == 0 ? NCL_GEMM_PACKED : NCL_GEMM_CLBLAST;
+}
 
 enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                          cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c,
@@ -7,10 +21,25 @@ enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m
 {
     if (m == 0 || n == 0)
         return NCL_OK;
-    return ncl_gemm_clblast(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc);
+    if (k == 0)   /* C = beta * C: CLBlast refuses k = 0, the packed path scales C */
+        return ncl_gemm_packed(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
+                               ldc);
+    switch (gemm_choose(ctx, trans_a, trans_b, m, n, k)) {
+    case NCL_GEMM_PACKED:
+        return ncl_gemm_packed(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
+                               ldc);
+    default:
+        return ncl_gemm_clblast(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
+                                ldc);
+    }
 }
 
 void ncl_gemm_state_free(struct ncl_ctx *ctx)
 {
-    (void)ctx;
+    ncl_gemm_packed_state_free(ctx);
+}
+
+uint64_t ncl_ctx_device_bytes(const struct ncl_ctx *ctx)
+{
+    return ncl_gemm_packed_device_bytes(ctx);
 }

@@ -72,8 +72,8 @@ static enum ncl_status program_build(struct ncl_ctx *ctx, const char *file, cons
             log[log_len] = 0;
         }
         clReleaseProgram(prog);
-        enum ncl_status s = ncl_fail(NCL_ERR_BUILD, "building kernels/%s%s%s with options '%s' on %s failed (%s):\n%s",
-                                     file, ctx->kernel_dir[0] ? " from " : "", ctx->kernel_dir, options,
+        enum ncl_status s = ncl_fail(NCL_ERR_BUILD, "building %s/%s with options '%s' on %s failed (%s):\n%s",
+                                     ctx->kernel_dir[0] ? ctx->kernel_dir : "kernels", file, options,
                                      ctx->info.name, ncl_cl_error_name(err), log ? log : "(no build log)");
         free(log);
         return s;

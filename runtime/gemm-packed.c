@@ -1,0 +1,316 @@
+/* GEMM shaped for CPU OpenCL devices (PoCL): register-tiled micro-kernels with local size 1
+ * (kernels/gemm-packed.cl). Two paths:
+ *   outer: A packed as [M/MR][K][MR]; B read in place when op(B) = B and N >= NR, else packed
+ *          as [N/NR][K][NR]; one work-item per NR-column block (and group of MR-row tiles).
+ *   dot:   A B^T with large K (the convolution weight gradient): both operands have k contiguous,
+ *          read in place, accumulators along k; no packing.
+ * Either splits K into slices summed by gemm_reduce when the tiles alone are too few for the
+ * device's cores or too many to keep K in cache.
+ * Packing buffers and the slice workspace are allocated on first use and grow only when a larger
+ * GEMM arrives, so a training step after the first allocates nothing.
+ *
+ * Tuning (kernel work only): NINCL_GEMM_PACKED="mr=6,nv=4,vw=16,kb=512,dr=4,dc=6" sets the
+ * register tiles; "path=outer|dot" and "slices=N" force a plan for every GEMM. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gemm-impl.h"
+
+struct gemm_tune {
+    int mr, nv, vw, kb, dr, dc;
+    int force_path;   /* -1: choose; 0 outer; 1 dot */
+    int force_slices; /* 0: choose */
+    int force_pack_b; /* outer path: pack B even where it could be read in place */
+};
+
+enum { K_PACK_A, K_PACK_B, K_TILE, K_DOT, K_REDUCE, K_COUNT };
+static const char *const kernel_names[K_COUNT] = {"gemm_pack_a", "gemm_pack_b", "gemm_tile", "gemm_dot_nt",
+                                                  "gemm_reduce"};
+
+struct gemm_buf {
+    cl_mem mem;
+    size_t floats;
+};
+
+struct ncl_gemm_state {
+    struct gemm_tune t;
+    int trace;   /* NINCL_GEMM_PACKED_TRACE: finish and print each kernel's time (tuning only) */
+    cl_kernel k[K_COUNT];
+    struct gemm_buf pa, pb, work;
+};
+
+static void tune_parse(struct gemm_tune *t)
+{
+    *t = (struct gemm_tune){.mr = 6, .nv = 4, .vw = 16, .kb = 512, .dr = 4, .dc = 6, .force_path = -1};
+    const char *e = getenv("NINCL_GEMM_PACKED");
+    while (e && *e) {
+        char key[16] = "", val[16] = "";
+        size_t len = strcspn(e, ",");
+        if (sscanf(e, " %15[a-z] = %15[a-z0-9]", key, val) == 2) {
+            int v = atoi(val);
+            if (strcmp(key, "path") == 0)
+                t->force_path = strcmp(val, "dot") == 0;
+            else if (strcmp(key, "mr") == 0)
+                t->mr = v;
+            else if (strcmp(key, "nv") == 0)
+                t->nv = v;
+            else if (strcmp(key, "vw") == 0)
+                t->vw = v;
+            else if (strcmp(key, "kb") == 0)
+                t->kb = v;
+            else if (strcmp(key, "dr") == 0)
+                t->dr = v;
+            else if (strcmp(key, "dc") == 0)
+                t->dc = v;
+            else if (strcmp(key, "packb") == 0)
+                t->force_pack_b = v;
+            else if (strcmp(key, "slices") == 0)
+                t->force_slices = v;
+        }
+        e += len;
+        if (*e)
+            e++;
+    }
+}
+
+static enum ncl_status state_get(struct ncl_ctx *ctx, struct ncl_gemm_state **out)
+{
+    if (ctx->gemm_state) {
+        *out = ctx->gemm_state;
+        return NCL_OK;
+    }
+    struct ncl_gemm_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
+    tune_parse(&st->t);
+    st->trace = getenv("NINCL_GEMM_PACKED_TRACE") != NULL;
+    const struct gemm_tune tc = st->t, *t = &tc;
+    if (t->mr < 1 || t->mr > 32 || t->nv < 1 || t->nv > 16 || (t->vw != 1 && t->vw != 2 && t->vw != 4 &&
+        t->vw != 8 && t->vw != 16) || t->kb < 1 || t->dr < 1 || t->dr > 16 || t->dc < 1 || t->dc > 16) {
+        free(st);
+        return ncl_fail(NCL_ERR_ARG, "NINCL_GEMM_PACKED: tile out of range (mr %d, nv %d, vw %d, kb %d, dr %d, dc %d)",
+                        t->mr, t->nv, t->vw, t->kb, t->dr, t->dc);
+    }
+    char options[160];
+    snprintf(options, sizeof options, "-DMR=%d -DNV=%d -DVW=%d -DKB=%d -DDR=%d -DDC=%d", t->mr, t->nv, t->vw, t->kb,
+             t->dr, t->dc);
+    ctx->gemm_state = st;   /* from here on ncl_gemm_packed_state_free cleans up */
+    for (int i = 0; i < K_COUNT; i++)
+        NCL_TRY(ncl_kernel_create(ctx, "gemm-packed.cl", options, kernel_names[i], &st->k[i]));
+    *out = st;
+    return NCL_OK;
+}
+
+void ncl_gemm_packed_state_free(struct ncl_ctx *ctx)
+{
+    struct ncl_gemm_state *st = ctx->gemm_state;
+    if (!st)
+        return;
+    for (int i = 0; i < K_COUNT; i++)
+        if (st->k[i])
+            clReleaseKernel(st->k[i]);
+    struct gemm_buf *bufs[] = {&st->pa, &st->pb, &st->work};
+    for (int i = 0; i < 3; i++)
+        if (bufs[i]->mem)
+            clReleaseMemObject(bufs[i]->mem);
+    free(st);
+    ctx->gemm_state = NULL;
+}
+
+/* Grows b to hold `floats` (the old buffer is released; OpenCL keeps it alive until the
+ * commands already queued on it have finished). */
+static enum ncl_status buf_reserve(struct ncl_ctx *ctx, struct gemm_buf *b, size_t floats, const char *what)
+{
+    if (b->mem && b->floats >= floats)
+        return NCL_OK;
+    if (b->mem)
+        clReleaseMemObject(b->mem);
+    b->mem = NULL;
+    b->floats = 0;
+    NCL_TRY(ncl_buffer_create(ctx, floats * sizeof(float), what, &b->mem));
+    b->floats = floats;
+    return NCL_OK;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static enum ncl_status run(struct ncl_ctx *ctx, const struct ncl_gemm_state *st, int which, const size_t *global,
+                           int nargs, const struct ncl_arg *args)
+{
+    static const size_t one[2] = {1, 1};
+    double t0 = st->trace ? (clFinish(ctx->queue), now_s()) : 0;
+    NCL_TRY(ncl_enqueue(ctx, st->k[which], kernel_names[which], 2, global, one, nargs, args));
+    if (st->trace) {
+        clFinish(ctx->queue);
+        fprintf(stderr, "  %-12s %6zu x %-5zu %8.3f ms\n", kernel_names[which], global[0], global[1],
+                (now_s() - t0) * 1e3);
+    }
+    return NCL_OK;
+}
+
+static size_t cdiv(size_t a, size_t b)
+{
+    return (a + b - 1) / b;
+}
+
+/* How a GEMM runs: which path, how the tiles are grouped into work-items and K into slices. */
+struct gemm_plan {
+    int dot;               /* dot path, else outer */
+    int b_packed;          /* outer: B packed, else read in place */
+    size_t tiles_n;        /* column blocks (NR or DC wide) */
+    size_t tiles_m;        /* row tiles (MR or DR high) */
+    size_t mt_per_item;    /* row tiles per work-item */
+    size_t slices, kc;     /* K slices of kc values */
+};
+
+/* The one place that decides the plan from the shape; a per-shape table can replace it. */
+static struct gemm_plan plan_choose(const struct ncl_ctx *ctx, const struct gemm_tune *t, int trans_a, int trans_b,
+                                    size_t m, size_t n, size_t k)
+{
+    struct gemm_plan p = {0};
+    size_t nr = (size_t)t->nv * t->vw;
+    p.dot = !trans_a && trans_b && k >= 128;
+    if (t->force_path >= 0)
+        p.dot = trans_b && !trans_a ? t->force_path : 0;
+    if (p.dot) {
+        p.tiles_n = cdiv(n, (size_t)t->dc);
+        p.tiles_m = cdiv(m, (size_t)t->dr);
+    } else {
+        p.b_packed = trans_b || n < nr || t->force_pack_b;
+        p.tiles_n = cdiv(n, nr);
+        p.tiles_m = cdiv(m, (size_t)t->mr);
+    }
+    /* Enough work-items to keep every core busy with some balance; row tiles stay together
+     * (they share the B block in cache) unless the column blocks alone are too few. */
+    size_t cores = ctx->info.compute_units ? ctx->info.compute_units : 1;
+    size_t want = 8 * cores;
+    size_t groups = 1;
+    if (p.tiles_n < want)
+        groups = cdiv(want, p.tiles_n) < p.tiles_m ? cdiv(want, p.tiles_n) : p.tiles_m;
+    p.mt_per_item = cdiv(p.tiles_m, groups);
+    groups = cdiv(p.tiles_m, p.mt_per_item);
+    size_t items = p.tiles_n * groups;
+    /* Split K when the items are still too few and each slice keeps at least 256 values of k. */
+    p.slices = 1;
+    if (items < want && k >= 512) {
+        p.slices = cdiv(want, items);
+        if (p.slices > k / 256)
+            p.slices = k / 256;
+    }
+    if (p.dot && k > 4096) {   /* the dot path reads A once per column block: keep a slice in cache */
+        size_t s = cdiv(k, 2048);
+        if (s > p.slices)
+            p.slices = s;
+    }
+    if (t->force_slices > 0)
+        p.slices = (size_t)t->force_slices < k ? (size_t)t->force_slices : k;
+    p.kc = cdiv(k, p.slices);
+    p.slices = cdiv(k, p.kc);
+    return p;
+}
+
+enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                                float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
+                                float beta, cl_mem c, size_t c_off, size_t ldc)
+{
+    if (m == 0 || n == 0)
+        return NCL_OK;
+    if (lda < (trans_a ? m : k) || ldb < (trans_b ? k : n) || ldc < n || m > INT32_MAX || n > INT32_MAX ||
+        k > INT32_MAX)
+        return ncl_fail(NCL_ERR_ARG, "gemm %s%s m=%zu n=%zu k=%zu: bad leading dimension (lda %zu, ldb %zu, ldc %zu)",
+                        trans_a ? "T" : "N", trans_b ? "T" : "N", m, n, k, lda, ldb, ldc);
+    struct ncl_gemm_state *st = NULL;
+    NCL_TRY(state_get(ctx, &st));
+    const struct gemm_tune *t = &st->t;
+    cl_int M = (cl_int)m, N = (cl_int)n, K = (cl_int)k;
+    cl_ulong LDC = ldc;
+
+    if (k == 0) {   /* C = beta * C: a reduction over no slices */
+        cl_int slices = 0;
+        cl_ulong off = c_off;
+        size_t global[2] = {cdiv(n, 64), m};
+        struct ncl_arg args[] = {NCL_ARG(c), NCL_ARG(slices), NCL_ARG(c),     NCL_ARG(off),  NCL_ARG(LDC),
+                                 NCL_ARG(M), NCL_ARG(N),      NCL_ARG(alpha), NCL_ARG(beta)};
+        return run(ctx, st, K_REDUCE, global, 9, args);
+    }
+
+    struct gemm_plan p = plan_choose(ctx, t, trans_a, trans_b, m, n, k);
+    size_t nr = (size_t)t->nv * t->vw;
+
+    /* Where the micro-kernel writes: C itself, or per-slice partial products. */
+    cl_mem out = c;
+    cl_ulong out_off = c_off, out_ld = ldc, out_slice = 0;
+    float out_alpha = alpha, out_beta = beta;
+    if (p.slices > 1) {
+        NCL_TRY(buf_reserve(ctx, &st->work, p.slices * m * n, "GEMM slice workspace"));
+        out = st->work.mem;
+        out_off = 0;
+        out_ld = n;
+        out_slice = (cl_ulong)m * n;
+        out_alpha = 1.0f;
+        out_beta = 0.0f;
+    }
+    cl_int KC = (cl_int)p.kc, MT = (cl_int)p.mt_per_item;
+    size_t global[2] = {p.tiles_n * cdiv(p.tiles_m, p.mt_per_item), p.slices};
+
+    if (p.dot) {
+        cl_ulong A_OFF = a_off, LDA = lda, B_OFF = b_off, LDB = ldb;
+        struct ncl_arg args[] = {NCL_ARG(a),   NCL_ARG(A_OFF),   NCL_ARG(LDA),     NCL_ARG(b),  NCL_ARG(B_OFF),
+                                 NCL_ARG(LDB), NCL_ARG(out),     NCL_ARG(out_off), NCL_ARG(out_ld),
+                                 NCL_ARG(out_slice), NCL_ARG(M), NCL_ARG(N),       NCL_ARG(K),  NCL_ARG(KC),
+                                 NCL_ARG(MT),  NCL_ARG(out_alpha), NCL_ARG(out_beta)};
+        NCL_TRY(run(ctx, st, K_DOT, global, 17, args));
+    } else {
+        /* pack A: [tiles_m][K][MR] */
+        size_t mr = (size_t)t->mr;
+        NCL_TRY(buf_reserve(ctx, &st->pa, p.tiles_m * mr * k, "GEMM packed A"));
+        {
+            cl_ulong A_OFF = a_off, RS = trans_a ? 1 : lda, KS = trans_a ? lda : 1;
+            size_t g[2] = {p.tiles_m, cdiv(k, 64)};
+            struct ncl_arg args[] = {NCL_ARG(a), NCL_ARG(A_OFF), NCL_ARG(RS), NCL_ARG(KS),
+                                     NCL_ARG(M), NCL_ARG(K),     NCL_ARG(st->pa.mem)};
+            NCL_TRY(run(ctx, st, K_PACK_A, g, 7, args));
+        }
+        cl_mem bsrc = b;
+        cl_int packed = p.b_packed;
+        if (p.b_packed) {
+            NCL_TRY(buf_reserve(ctx, &st->pb, p.tiles_n * nr * k, "GEMM packed B"));
+            cl_ulong B_OFF = b_off, KS = trans_b ? 1 : ldb, CS = trans_b ? ldb : 1;
+            size_t g[2] = {p.tiles_n, cdiv(k, 16)};
+            struct ncl_arg args[] = {NCL_ARG(b), NCL_ARG(B_OFF), NCL_ARG(KS), NCL_ARG(CS),
+                                     NCL_ARG(N), NCL_ARG(K),     NCL_ARG(st->pb.mem)};
+            NCL_TRY(run(ctx, st, K_PACK_B, g, 7, args));
+            bsrc = st->pb.mem;
+        }
+        cl_ulong B_OFF = b_off, LDB = ldb;
+        struct ncl_arg args[] = {NCL_ARG(st->pa.mem), NCL_ARG(bsrc),     NCL_ARG(B_OFF), NCL_ARG(LDB),
+                                 NCL_ARG(packed),     NCL_ARG(out),      NCL_ARG(out_off), NCL_ARG(out_ld),
+                                 NCL_ARG(out_slice),  NCL_ARG(M),        NCL_ARG(N),     NCL_ARG(K),
+                                 NCL_ARG(KC),         NCL_ARG(MT),       NCL_ARG(out_alpha), NCL_ARG(out_beta)};
+        NCL_TRY(run(ctx, st, K_TILE, global, 16, args));
+    }
+
+    if (p.slices > 1) {
+        cl_int S = (cl_int)p.slices;
+        cl_ulong off = c_off;
+        size_t g[2] = {cdiv(n, 64), m};
+        struct ncl_arg args[] = {NCL_ARG(st->work.mem), NCL_ARG(S), NCL_ARG(c),    NCL_ARG(off), NCL_ARG(LDC),
+                                 NCL_ARG(M),            NCL_ARG(N), NCL_ARG(alpha), NCL_ARG(beta)};
+        NCL_TRY(run(ctx, st, K_REDUCE, g, 9, args));
+    }
+    return NCL_OK;
+}
+
+uint64_t ncl_gemm_packed_device_bytes(const struct ncl_ctx *ctx)
+{
+    const struct ncl_gemm_state *st = ctx->gemm_state;
+    return st ? (uint64_t)(st->pa.floats + st->pb.floats + st->work.floats) * sizeof(float) : 0;
+}
