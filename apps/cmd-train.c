@@ -301,7 +301,8 @@ static int train_loop(struct run *run, const struct recipe *r, struct progress *
             int n = ntrain - first < r->batch ? (int)(ntrain - first) : r->batch;
             if ((s = ncl_graph_load_batch(g, run->train_dd, first, n)) ||
                 (s = ncl_graph_forward(g, n, NCL_MODE_TRAIN, p->step)) || (s = ncl_graph_loss(g, n)) ||
-                (s = ncl_graph_backward(g, n)) || (s = ncl_graph_sgd_step(g, &sgd)))
+                (s = ncl_graph_backward(g, n)) || (s = ncl_graph_sgd_step(g, &sgd)) ||
+                (s = ncl_ctx_throttle(run->ctx, 2)))
                 return fail("training step");
             p->step++;
             double now = now_seconds();

@@ -73,6 +73,8 @@ enum ncl_status evaluate(struct ncl_graph *g, struct ncl_device_data *d, int64_t
             s = ncl_graph_forward(g, n, NCL_MODE_EVAL, 0);
         if (s == NCL_OK)
             s = ncl_graph_loss(g, n);   /* counts correct predictions on the device */
+        if (s == NCL_OK)
+            s = ncl_ctx_throttle(ncl_graph_ctx(g), 2);
         if (s == NCL_OK && logits)
             s = ncl_graph_read_output(g, logits + first * classes, n);
     }

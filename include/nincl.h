@@ -93,6 +93,10 @@ void ncl_ctx_free(struct ncl_ctx *ctx);
 const struct ncl_device_info *ncl_ctx_device(const struct ncl_ctx *ctx);
 /* Device bytes the context holds outside graphs (GEMM packing buffers). */
 uint64_t ncl_ctx_device_bytes(const struct ncl_ctx *ctx);
+/* Marks the end of a step and waits until at most max_in_flight (1..8) marked steps are still
+ * queued: the device never idles between steps, and the host never runs far ahead of it (so
+ * an interruption or a metrics read waits for a step or two, not for everything enqueued). */
+enum ncl_status ncl_ctx_throttle(struct ncl_ctx *ctx, int max_in_flight);
 /* Wait for all work queued on the context's device. */
 enum ncl_status ncl_ctx_finish(struct ncl_ctx *ctx);
 
@@ -116,6 +120,7 @@ struct ncl_graph;
  * by ncl_graph_reserve and nothing is allocated afterwards. */
 enum ncl_status ncl_graph_create(struct ncl_ctx *ctx, struct ncl_shape input, struct ncl_graph **out);
 void ncl_graph_free(struct ncl_graph *g);
+struct ncl_ctx *ncl_graph_ctx(const struct ncl_graph *g);
 
 /* Layers are added in order; each one's input is the previous one's output. `name` is the
  * layer's PyTorch module path (parameters are saved as "<name>.weight"), `group` the module

@@ -45,6 +45,29 @@
 #define VLOAD CAT(vload, VW)
 #define VSTORE CAT(vstore, VW)
 
+/* The sum of a vector's lanes, as a tree of halves. */
+static inline float hsum(VEC v)
+{
+#if VW == 16
+    float8 h8 = v.lo + v.hi;
+    float4 h4 = h8.lo + h8.hi;
+#elif VW == 8
+    float4 h4 = v.lo + v.hi;
+#elif VW == 4
+    float4 h4 = v;
+#endif
+#if VW >= 4
+    float2 h2 = h4.lo + h4.hi;
+#elif VW == 2
+    float2 h2 = v;
+#endif
+#if VW >= 2
+    return h2.x + h2.y;
+#else
+    return v;
+#endif
+}
+
 /* Ap[t][k][r] = op(A)[t * MR + r][k] for t < ceil(M / MR), zero past M.
  * Work-item (t, kb) packs k in [kb * 64, kb * 64 + 64). a_rs / a_ks: element strides of op(A)
  * along rows and along k (lda and 1, or 1 and lda). */
@@ -260,11 +283,7 @@ __kernel void gemm_dot_nt(__global const float *A, ulong a_off, ulong lda, __glo
                 int j = jt * DC + c;
                 if (j >= N)
                     break;
-                float t[VW];
-                VSTORE(acc[r][c], 0, t);
-                float sum = 0.0f;
-                for (int l = 0; l < VW; l++)
-                    sum += t[l];
+                float sum = hsum(acc[r][c]);
                 for (int k = kv1; k < ks1; k++)
                     sum = fma(pa[r][k], pb[c][k], sum);
                 __global float *o = C + (ulong)i * ldc + j;
@@ -285,14 +304,26 @@ __kernel void gemm_reduce(__global const float *W, int slices, __global float *C
     int j0 = get_global_id(0) * 64, i = get_global_id(1);
     if (i >= M || j0 >= N)
         return;
-    int j1 = min(N, j0 + 64);
     ulong mn = (ulong)M * N;
-    __global float *c = C + c_off + (ulong)i * ldc;
-    for (int j = j0; j < j1; j++) {
-        __global const float *w = W + (ulong)i * N + j;
+    __global float *c = C + c_off + (ulong)i * ldc + j0;
+    __global const float *w = W + (ulong)i * N + j0;
+    if (j0 + 64 <= N) {
+        float16 acc[4] = {(float16)(0.0f), (float16)(0.0f), (float16)(0.0f), (float16)(0.0f)};
+        for (int s = 0; s < slices; s++, w += mn)
+            for (int v = 0; v < 4; v++)
+                acc[v] += vload16(v, w);
+        for (int v = 0; v < 4; v++) {
+            float16 o = alpha * acc[v];
+            if (beta != 0.0f)
+                o += beta * vload16(v, c);
+            vstore16(o, v, c);
+        }
+        return;
+    }
+    for (int j = 0; j < N - j0; j++) {
         float sum = 0.0f;
         for (int s = 0; s < slices; s++)
-            sum += w[s * mn];
+            sum += w[s * mn + j];
         float v = alpha * sum;
         if (beta != 0.0f)
             v += beta * c[j];

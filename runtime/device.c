@@ -326,6 +326,8 @@ void ncl_ctx_free(struct ncl_ctx *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    for (int i = 0; i < ctx->in_flight_count; i++)
+        clReleaseEvent(ctx->in_flight[i]);
     ncl_gemm_state_free(ctx);
     for (int i = 0; i < ctx->program_count; i++)
         clReleaseProgram(ctx->programs[i].program);
@@ -337,6 +339,26 @@ void ncl_ctx_free(struct ncl_ctx *ctx)
 const struct ncl_device_info *ncl_ctx_device(const struct ncl_ctx *ctx)
 {
     return &ctx->info;
+}
+
+enum ncl_status ncl_ctx_throttle(struct ncl_ctx *ctx, int max_in_flight)
+{
+    int cap = (int)(sizeof ctx->in_flight / sizeof ctx->in_flight[0]);
+    if (max_in_flight < 1 || max_in_flight > cap)
+        return ncl_fail(NCL_ERR_ARG, "max_in_flight must be in 1..%d", cap);
+    cl_event e;
+    NCL_CL_TRY(clEnqueueMarkerWithWaitList(ctx->queue, 0, NULL, &e), "clEnqueueMarkerWithWaitList");
+    ctx->in_flight[ctx->in_flight_count++] = e;
+    while (ctx->in_flight_count > max_in_flight) {
+        cl_event oldest = ctx->in_flight[0];
+        cl_int err = clWaitForEvents(1, &oldest);
+        clReleaseEvent(oldest);
+        ctx->in_flight_count--;
+        memmove(ctx->in_flight, ctx->in_flight + 1, (size_t)ctx->in_flight_count * sizeof(cl_event));
+        if (err != CL_SUCCESS)
+            return ncl_cl_fail(err, "waiting for a queued step");
+    }
+    return NCL_OK;
 }
 
 enum ncl_status ncl_ctx_finish(struct ncl_ctx *ctx)

@@ -72,6 +72,11 @@ void ncl_graph_free(struct ncl_graph *g)
     free(g);
 }
 
+struct ncl_ctx *ncl_graph_ctx(const struct ncl_graph *g)
+{
+    return g->ctx;
+}
+
 static struct ncl_tensor *last_tensor(struct ncl_graph *g)
 {
     return g->layer_count ? &g->outputs[g->layer_count - 1] : &g->input;

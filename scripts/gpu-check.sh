@@ -6,6 +6,8 @@
 #
 #   scripts/gpu-check.sh OUTDIR            the full check
 #   GPU_CHECK_SHORT=1 scripts/gpu-check.sh OUTDIR   a few-minute rehearsal (PoCL here)
+# Knobs: GPU_CHECK_SECONDS (time budget; training stops cleanly before it), GPU_CHECK_BATCHES
+# ("128 256"), GPU_CHECK_TORCH (1: run PyTorch too), GPU_CHECK_TRAIN_ARGS (extra train flags).
 #
 # Expects: .gpu/*.deb (ocl-icd-libopencl1 libclblast1 libcjson1 clinfo), .gpu/bin/nincl (built
 # here), .gpu/data/*.gz (Fashion-MNIST). Prepare them with scripts/gpu-prepare.sh.
@@ -26,14 +28,19 @@ if ls .gpu/*.deb >/dev/null 2>&1; then
     for f in .gpu/*.deb; do dpkg -x "$f" /tmp/gpu; done
     export LD_LIBRARY_PATH=/tmp/gpu/usr/lib/x86_64-linux-gnu${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
-if [ -z "${OCL_ICD_VENDORS:-}" ] && [ ! -e /etc/OpenCL/vendors/pocl.icd ]; then
+dev=()
+if command -v nvidia-smi >/dev/null 2>&1; then
+    # The NVIDIA machine: its driver's OpenCL alone, so a CPU platform installed beside it
+    # (PoCL) can never be measured by mistake, and every command insists on a GPU.
     lib=$(ldconfig -p 2>/dev/null | awk '/libnvidia-opencl.so.1/ {print $NF; exit}')
     [ -n "$lib" ] || lib=$(find /usr/local/nvidia /usr/lib /usr/lib64 -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
     [ -n "$lib" ] || lib=$(timeout 60 find / -xdev -name 'libnvidia-opencl.so.1' 2>/dev/null | head -1)
     say "nvidia opencl library: ${lib:-not found}"
     mkdir -p /tmp/gpu/vendors
+    rm -f /tmp/gpu/vendors/*.icd
     [ -n "$lib" ] && echo "$lib" > /tmp/gpu/vendors/nvidia.icd
     export OCL_ICD_VENDORS=/tmp/gpu/vendors
+    dev=(--device gpu)
 fi
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee -a "$log"
 [ -x /tmp/gpu/usr/bin/clinfo ] && /tmp/gpu/usr/bin/clinfo -l 2>&1 | tee -a "$log"
@@ -41,18 +48,21 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>&1 | tee 
 # 2. devices
 say "nincl devices"
 "$nincl" devices 2>&1 | tee -a "$log"
+torch=${GPU_CHECK_TORCH:-1}
 
 # 3. benchmarks: ours, then PyTorch on the same device (CUDA when there is one)
-steps=5; resize=224; batches="128 256"
+steps=5; resize=224; batches=${GPU_CHECK_BATCHES:-128 256}
 [ "$short" = 1 ] && { steps=1; resize=96; batches="8"; }
 py=${PYTHON:-python3}
 torch_dev=cpu
 "$py" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && torch_dev=cuda
 for b in $batches; do
     say "nincl bench batch $b"
-    "$nincl" bench --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 2>&1 | tee -a "$log"
-    "$nincl" bench --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 --json >> "$out/bench.jsonl" 2>>"$log"
+    "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 2>&1 | tee -a "$log"
+    "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 --json \
+        >> "$out/bench.jsonl" 2>>"$log"
     for tf32 in off on; do
+        [ "$torch" = 1 ] || continue
         [ "$torch_dev" = cpu ] && [ $tf32 = on ] && continue
         say "pytorch ($torch_dev, tf32 $tf32) batch $b"
         "$py" bench/torch-bench.py --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 \
@@ -79,10 +89,10 @@ PY
 #    GPU_CHECK_SECONDS (from the script's start) so the script itself ends in time. SIGTERM
 #    makes nincl save a checkpoint and stop cleanly.
 say "nincl train (reference recipe)"
-extra=()
+read -r -a extra <<< "${GPU_CHECK_TRAIN_ARGS:-}"
 [ "$short" = 1 ] && extra=(--epochs 2 --resize 96 --train-limit 512 --test-limit 256)
 left=$(( ${GPU_CHECK_SECONDS:-100000} - SECONDS - 15 ))
 [ $left -gt 30 ] || left=30
-timeout -s TERM $left "$nincl" train --model nin --seed 1 --data .gpu/data --out "$out/run" --progress off \
+timeout -s TERM $left "$nincl" train "${dev[@]}" --model nin --seed 1 --data .gpu/data --out "$out/run" --progress off \
     "${extra[@]}" 2>&1 | tee "$out/train.log"
 say "done"
