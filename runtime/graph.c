@@ -218,6 +218,52 @@ static size_t tensor_floats(struct ncl_shape s)
     return (size_t)s.n * s.c * s.h * s.w;
 }
 
+/* Device bytes the graph will allocate: parameters x 3 (weights, gradients, momentum), input,
+ * outputs and layer state, two activation-gradient buffers, workspace, labels. */
+static uint64_t planned_bytes(const struct ncl_graph *g, int batch)
+{
+    uint64_t params = 0, acts = 0, max_act = 0, workspace = 0;
+    struct ncl_shape in = g->input.shape;
+    in.n = batch;
+    uint64_t in_floats = tensor_floats(in);
+    max_act = in_floats;
+    for (int i = 0; i < g->param_count; i++)
+        params += g->params[i].count;
+    for (int i = 0; i < g->layer_count; i++) {
+        const struct ncl_layer *l = &g->layers[i];
+        struct ncl_shape out = l->y->shape;
+        out.n = batch;
+        uint64_t n = tensor_floats(out);
+        acts += n + l->aux_bytes / sizeof(float) * (uint64_t)batch / (uint64_t)g->input.shape.n;
+        if (n > max_act)
+            max_act = n;
+        if (l->workspace_floats > workspace)
+            workspace = l->workspace_floats;
+    }
+    return 4 * (3 * params + in_floats + acts + 2 * max_act + workspace + (uint64_t)batch);
+}
+
+/* Refuses, before allocating anything, a plan larger than the device's memory, with the batch
+ * that would fit: a clear message instead of a failure deep inside an allocation. */
+static enum ncl_status check_memory_plan(const struct ncl_graph *g)
+{
+    const struct ncl_device_info *d = &g->ctx->info;
+    uint64_t need = planned_bytes(g, g->input.shape.n);
+    if (need <= d->global_mem_bytes)
+        return NCL_OK;
+    int fits = 1, too_big = g->input.shape.n;   /* the largest batch within 90% of memory */
+    while (too_big - fits > 1) {
+        int mid = fits + (too_big - fits) / 2;
+        if (planned_bytes(g, mid) <= d->global_mem_bytes / 10 * 9)
+            fits = mid;
+        else
+            too_big = mid;
+    }
+    return ncl_fail(NCL_ERR_NO_MEMORY,
+                    "batch %d needs %.1f MiB of device memory; %s has %.1f MiB: use a smaller --batch (about %d fits)",
+                    g->input.shape.n, need / 1048576.0, d->name, d->global_mem_bytes / 1048576.0, fits);
+}
+
 enum ncl_status ncl_graph_reserve(struct ncl_graph *g)
 {
     if (g->reserved)
@@ -225,6 +271,7 @@ enum ncl_status ncl_graph_reserve(struct ncl_graph *g)
     if (g->layer_count == 0)
         return ncl_fail(NCL_ERR_ARG, "the graph has no layers");
     struct ncl_ctx *ctx = g->ctx;
+    NCL_TRY(check_memory_plan(g));
     uint64_t total = 0;
     char what[96];
     /* parameters, gradients and momentum in three arenas: one SGD launch updates them all */
