@@ -1,8 +1,11 @@
 /* nincl eval: test accuracy of a checkpoint, per class and as a confusion matrix; --logits
  * writes every test image's logits as a NumPy .npy file (float32, [N, 10]). */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 #include "flags.h"
@@ -55,12 +58,16 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "nincl eval: --checkpoint is required (a checkpoint.safetensors or a run folder)\n");
         return EXIT_USAGE;
     }
+    /* a folder means its checkpoint.safetensors; anything else is the file itself */
     char path[4200];
     size_t len = strlen(checkpoint);
-    if (len > 12 && !strcmp(checkpoint + len - 12, ".safetensors"))
-        snprintf(path, sizeof path, "%s", checkpoint);
-    else
+    struct stat st;
+    int is_dir = stat(checkpoint, &st) == 0 ? S_ISDIR(st.st_mode)
+                                            : !(len > 12 && !strcmp(checkpoint + len - 12, ".safetensors"));
+    if (is_dir)
         snprintf(path, sizeof path, "%s/checkpoint.safetensors", checkpoint);
+    else
+        snprintf(path, sizeof path, "%s", checkpoint);
 
     struct ncl_st_file meta = {0};
     enum ncl_status s = ncl_st_read(path, &meta);
@@ -68,12 +75,34 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "nincl eval: %s\n", ncl_last_error());
         return exit_code_for(s);
     }
+    if ((s = ncl_st_check_finite(&meta, path)) != NCL_OK) {
+        fprintf(stderr, "nincl eval: %s\n", ncl_last_error());
+        ncl_st_free(&meta);
+        return exit_code_for(s);
+    }
     char model[64];
-    const char *m = model_flag ? model_flag : ncl_st_meta(&meta, "model");
-    snprintf(model, sizeof model, "%s", m ? m : "nin");
-    if (!resize) {
-        const char *r = ncl_st_meta(&meta, "resize");
-        resize = r ? atoi(r) : (!strcmp(model, "nin-small") ? 28 : 224);
+    const char *meta_model = ncl_st_meta(&meta, "model"), *meta_resize = ncl_st_meta(&meta, "resize");
+    if (model_flag && meta_model && strcmp(model_flag, meta_model) != 0) {
+        fprintf(stderr, "nincl eval: %s is a checkpoint of model '%s', not '%s' (--model)\n", path, meta_model,
+                model_flag);
+        ncl_st_free(&meta);
+        return EXIT_USAGE;
+    }
+    snprintf(model, sizeof model, "%s", model_flag ? model_flag : meta_model ? meta_model : "nin");
+    int model_from_meta = !model_flag && meta_model, resize_from_meta = 0;
+    if (!resize && meta_resize) {
+        char *end = NULL;
+        long v = strtol(meta_resize, &end, 10);
+        if (!*meta_resize || *end || v < 1 || v > 4096) {
+            fprintf(stderr, "nincl eval: %s: metadata 'resize' is '%.40s', not a size in [1, 4096]\n", path,
+                    meta_resize);
+            ncl_st_free(&meta);
+            return EXIT_USAGE;
+        }
+        resize = (int)v;
+        resize_from_meta = 1;
+    } else if (!resize) {
+        resize = !strcmp(model, "nin-small") ? 28 : 224;
     }
     ncl_st_free(&meta);
 
@@ -90,6 +119,14 @@ int cmd_eval(int argc, char **argv)
     float *logits = malloc((size_t)test.count * 10 * sizeof *logits);
     int64_t correct = 0;
     s = logits ? ncl_model_build(ctx, model, (struct ncl_shape){batch, 1, resize, resize}, &g) : NCL_ERR_NO_MEMORY;
+    /* a model that cannot be built: say where the model or its size came from */
+    if (s != NCL_OK && s != NCL_ERR_NO_MEMORY && (model_from_meta || resize_from_meta)) {
+        fprintf(stderr, "nincl eval: %s: model '%s' (%s) at %dx%d (%s): %s\n", path, model,
+                model_from_meta ? "from its metadata" : "--model", resize, resize,
+                resize_from_meta ? "from its metadata" : "--resize", ncl_last_error());
+        rc = exit_code_for(s);
+        goto done;
+    }
     if (s == NCL_OK)
         s = ncl_checkpoint_load(g, path, NULL);
     if (s == NCL_OK)
@@ -126,7 +163,7 @@ int cmd_eval(int argc, char **argv)
         }
         if (logits_path) {
             if (write_npy(logits_path, logits, test.count, 10) != 0) {
-                fprintf(stderr, "nincl eval: cannot write %s\n", logits_path);
+                fprintf(stderr, "nincl eval: cannot write %s: %s\n", logits_path, strerror(errno));
                 rc = EXIT_USAGE;
             } else {
                 printf("\nlogits of %lld images written to %s\n", (long long)test.count, logits_path);
@@ -136,6 +173,7 @@ int cmd_eval(int argc, char **argv)
             rc = EXIT_OK;
         }
     }
+done:
     free(logits);
     ncl_device_data_free(dd);
     ncl_graph_free(g);

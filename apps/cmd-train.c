@@ -122,18 +122,34 @@ static int write_metrics(const char *dir, const struct history *h, int epochs_to
     return rc | write_curves_svg(path, epochs_total, h->count, h->loss, h->train_acc, h->test_acc);
 }
 
+/* "<train count>/<test count>/<FNV-1a 64 of images and labels>": a resumed run must see the very
+ * data it started on (the checksum of Fashion-MNIST takes a few tens of milliseconds). */
+static void data_identity(const struct ncl_dataset *train, const struct ncl_dataset *test, char *out, size_t cap)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    const struct ncl_dataset *sets[2] = {train, test};
+    for (int k = 0; k < 2; k++) {
+        size_t pixels = (size_t)sets[k]->count * sets[k]->rows * sets[k]->cols;
+        for (size_t i = 0; i < pixels; i++)
+            h = (h ^ sets[k]->images[i]) * 0x100000001b3ull;
+        for (int64_t i = 0; i < sets[k]->count; i++)
+            h = (h ^ sets[k]->labels[i]) * 0x100000001b3ull;
+    }
+    snprintf(out, cap, "%lld/%lld/%016llx", (long long)train->count, (long long)test->count, (unsigned long long)h);
+}
+
 /* Saves DIR/checkpoint.safetensors with the recipe and the progress in its metadata. */
 static enum ncl_status save_checkpoint(struct ncl_graph *g, const char *dir, const struct recipe *r,
-                                       const struct progress *p, const struct history *h)
+                                       const struct progress *p, const struct history *h, const char *data_id)
 {
-    char path[4200], v[17][64];
+    char path[4200], v[16][64];
     snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
     char *hist = history_encode(h);
     if (!hist)
         return NCL_ERR_NO_MEMORY;
     const char *keys[] = {"format", "model", "epochs", "batch", "resize", "lr", "momentum", "weight_decay", "seed",
                           "train_limit", "test_limit", "epoch", "batch_index", "step", "partial_loss",
-                          "partial_correct", "partial_count", "partial_seconds", "history"};
+                          "partial_correct", "partial_count", "partial_seconds", "history", "data"};
     snprintf(v[0], 64, "%d", r->epochs);
     snprintf(v[1], 64, "%d", r->batch);
     snprintf(v[2], 64, "%d", r->resize);
@@ -151,7 +167,7 @@ static enum ncl_status save_checkpoint(struct ncl_graph *g, const char *dir, con
     snprintf(v[14], 64, "%lld", (long long)p->partial_count);
     snprintf(v[15], 64, "%.17g", p->partial_seconds);
     const char *values[] = {"nincl-train-1", r->model, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7],
-                            v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], hist};
+                            v[8], v[9], v[10], v[11], v[12], v[13], v[14], v[15], hist, data_id};
     enum ncl_status s = ncl_checkpoint_save(g, path, keys, values, (int)(sizeof keys / sizeof keys[0]));
     free(hist);
     return s;
@@ -167,7 +183,27 @@ static const char *meta_need(const struct ncl_st_file *f, const char *key, const
     return v ? v : "0";
 }
 
-/* Reads the recipe and progress of a run from its checkpoint's metadata. */
+/* A metadata number, parsed strictly (the whole text, within [min, max]); a bad one is reported
+ * once, naming the file, the key and the value, and sets *bad. */
+static double meta_num(const struct ncl_st_file *f, const char *key, const char *path, double min, double max,
+                       int integer, int *bad)
+{
+    const char *v = meta_need(f, key, path, bad);
+    if (*bad)
+        return min;
+    char *end = NULL;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (!*v || *end || errno || !isfinite(d) || d < min || d > max || (integer && d != floor(d))) {
+        fprintf(stderr, "nincl train: %s: metadata '%s' is '%.40s', not %s in [%g, %g]: the checkpoint is damaged\n",
+                path, key, v, integer ? "an integer" : "a number", min, max);
+        *bad = 1;
+        return min;
+    }
+    return d;
+}
+
+/* Reads the recipe and progress of a run from its checkpoint's metadata, checking every value. */
 static int read_resume_meta(const struct ncl_st_file *f, const char *path, struct recipe *r, struct progress *p,
                             struct history *h, char *model, size_t model_cap)
 {
@@ -179,32 +215,87 @@ static int read_resume_meta(const struct ncl_st_file *f, const char *path, struc
     }
     snprintf(model, model_cap, "%s", meta_need(f, "model", path, &bad));
     r->model = model;
-    int epochs = atoi(meta_need(f, "epochs", path, &bad));
-    r->batch = atoi(meta_need(f, "batch", path, &bad));
-    r->resize = atoi(meta_need(f, "resize", path, &bad));
-    r->lr = strtof(meta_need(f, "lr", path, &bad), NULL);
-    r->momentum = strtof(meta_need(f, "momentum", path, &bad), NULL);
-    r->weight_decay = strtof(meta_need(f, "weight_decay", path, &bad), NULL);
-    r->seed = strtoull(meta_need(f, "seed", path, &bad), NULL, 10);
-    r->train_limit = atoi(meta_need(f, "train_limit", path, &bad));
-    r->test_limit = atoi(meta_need(f, "test_limit", path, &bad));
-    p->epoch = atoi(meta_need(f, "epoch", path, &bad));
-    p->batch_index = atoi(meta_need(f, "batch_index", path, &bad));
-    p->step = strtoull(meta_need(f, "step", path, &bad), NULL, 10);
-    p->partial_loss = strtod(meta_need(f, "partial_loss", path, &bad), NULL);
-    p->partial_correct = atoll(meta_need(f, "partial_correct", path, &bad));
-    p->partial_count = atoll(meta_need(f, "partial_count", path, &bad));
-    p->partial_seconds = strtod(meta_need(f, "partial_seconds", path, &bad), NULL);
+    int epochs = (int)meta_num(f, "epochs", path, 1, MAX_EPOCHS, 1, &bad);
+    r->batch = (int)meta_num(f, "batch", path, 1, 65536, 1, &bad);
+    r->resize = (int)meta_num(f, "resize", path, 1, 4096, 1, &bad);
+    r->lr = (float)meta_num(f, "lr", path, 1e-30, 1e6, 0, &bad);
+    r->momentum = (float)meta_num(f, "momentum", path, 0, 1, 0, &bad);
+    r->weight_decay = (float)meta_num(f, "weight_decay", path, 0, 1, 0, &bad);
+    const char *seed = meta_need(f, "seed", path, &bad);
+    char *end = NULL;
+    errno = 0;
+    r->seed = strtoull(seed, &end, 10);
+    if (!bad && (!*seed || *end || errno || seed[0] == '-')) {
+        fprintf(stderr, "nincl train: %s: metadata 'seed' is '%.40s', not a non-negative integer: the checkpoint is "
+                        "damaged\n",
+                path, seed);
+        bad = 1;
+    }
+    r->train_limit = (int)meta_num(f, "train_limit", path, 0, 1e9, 1, &bad);
+    r->test_limit = (int)meta_num(f, "test_limit", path, 0, 1e9, 1, &bad);
+    p->epoch = (int)meta_num(f, "epoch", path, 0, MAX_EPOCHS, 1, &bad);
+    p->batch_index = (int)meta_num(f, "batch_index", path, 0, 1e9, 1, &bad);
+    p->step = (uint64_t)meta_num(f, "step", path, 0, 9e15, 1, &bad);
+    p->partial_loss = meta_num(f, "partial_loss", path, 0, 1e300, 0, &bad);
+    p->partial_correct = (int64_t)meta_num(f, "partial_correct", path, 0, 1e9, 1, &bad);
+    p->partial_count = (int64_t)meta_num(f, "partial_count", path, 0, 1e9, 1, &bad);
+    p->partial_seconds = meta_num(f, "partial_seconds", path, 0, 1e12, 0, &bad);
     if (bad)
         return EXIT_USAGE;
-    if (history_decode(ncl_st_meta(f, "history"), h) || h->count != p->epoch || r->batch < 1 || r->resize < 1 ||
-        !(r->lr > 0) || p->epoch < 0 || p->batch_index < 0) {
-        fprintf(stderr, "nincl train: %s: inconsistent training metadata\n", path);
+    if (history_decode(ncl_st_meta(f, "history"), h) || h->count != p->epoch ||
+        p->partial_correct > p->partial_count || (p->batch_index == 0 && p->partial_count != 0)) {
+        fprintf(stderr, "nincl train: %s: inconsistent training metadata (history of %d epochs, epoch %d, batch %d, "
+                        "%lld of %lld examples correct)\n",
+                path, h->count, p->epoch, p->batch_index, (long long)p->partial_correct, (long long)p->partial_count);
         return EXIT_USAGE;
     }
     if (r->epochs == 0)
         r->epochs = epochs;
     return -1;
+}
+
+/* Where the checkpoint stands must fit the data set it continues on: the same number of
+ * batches per epoch (else the shuffling and the dropout masks differ from the original run). */
+static int check_resume_fits(const char *path, const struct recipe *r, const struct progress *p, int64_t ntrain)
+{
+    int64_t batches = (ntrain + r->batch - 1) / r->batch;
+    int64_t done = (int64_t)p->batch_index * r->batch < ntrain ? (int64_t)p->batch_index * r->batch : ntrain;
+    if (p->batch_index > batches || p->partial_count != done ||
+        p->step != (uint64_t)p->epoch * (uint64_t)batches + (uint64_t)p->batch_index) {
+        fprintf(stderr, "nincl train: %s stopped at step %llu (epoch %d, batch %d, %lld examples), which does not fit "
+                        "%lld training images in batches of %d: resume with the run's own --data\n",
+                path, (unsigned long long)p->step, p->epoch + 1, p->batch_index, (long long)p->partial_count,
+                (long long)ntrain, r->batch);
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
+/* Whether every parameter on the device is finite; names the first bad tensor. A step with a
+ * huge learning rate can turn the weights into NaN after the last loss was read, so this is
+ * checked before a checkpoint is written or the epoch reported. */
+static enum ncl_status params_finite(struct ncl_graph *g, int *finite, char *bad, size_t bad_cap)
+{
+    *finite = 1;
+    int n = ncl_graph_param_count(g);
+    for (int i = 0; i < n && *finite; i++) {
+        struct ncl_param_info info;
+        ncl_graph_param_info(g, i, &info);
+        float *host = malloc(info.count * sizeof *host);
+        if (!host)
+            return NCL_ERR_NO_MEMORY;
+        enum ncl_status s = ncl_graph_read_param(g, i, host);
+        for (size_t k = 0; s == NCL_OK && k < info.count && *finite; k++)
+            if (!isfinite(host[k])) {
+                *finite = 0;
+                snprintf(bad, bad_cap, "the parameters became %s (tensor %s)", isnan(host[k]) ? "NaN" : "infinite",
+                         info.name);
+            }
+        free(host);
+        if (s != NCL_OK)
+            return s;
+    }
+    return NCL_OK;
 }
 
 static void print_progress(int tty, int epoch, int epochs, int64_t done, int64_t total, double loss, double acc,
@@ -226,28 +317,84 @@ static void print_progress(int tty, int epoch, int epochs, int64_t done, int64_t
     fflush(stderr);
 }
 
-static int make_out_dir(const char *out, const char *model, char *dir, size_t cap)
+/* Checks --out before any work: it must be a folder or not exist yet, and must not hold the
+ * checkpoint of another run (training into it would overwrite that checkpoint at the end of the
+ * first epoch). The folder itself is created only when training starts, so a run refused for
+ * bad input leaves nothing behind. */
+static int check_out_dir(const char *out)
 {
-    if (out) {
-        snprintf(dir, cap, "%s", out);
-    } else {
-        time_t t = time(NULL);
-        struct tm tm;
-        localtime_r(&t, &tm);
-        mkdir("runs", 0755);
-        snprintf(dir, cap, "runs/%s-%04d%02d%02d-%02d%02d%02d", model, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                 tm.tm_hour, tm.tm_min, tm.tm_sec);
+    struct stat st;
+    char ckpt[4200];
+    if (stat(out, &st) != 0) {   /* to be created: its parent must be a folder */
+        char parent[4200];
+        snprintf(parent, sizeof parent, "%s", out);
+        char *slash = strrchr(parent, '/');
+        while (slash && slash > parent && slash[1] == 0) {   /* "a/b/" */
+            *slash = 0;
+            slash = strrchr(parent, '/');
+        }
+        if (!slash)
+            return -1;
+        slash[slash == parent ? 1 : 0] = 0;
+        if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "nincl train: cannot create output folder %s: %s is not a folder\n", out, parent);
+            return EXIT_USAGE;
+        }
+        return -1;
     }
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "nincl train: cannot create output folder %s: %s\n", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "nincl train: --out %s is not a folder\n", out);
         return EXIT_USAGE;
     }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "nincl train: --out %s is not a folder\n", dir);
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+    if (stat(ckpt, &st) == 0) {
+        fprintf(stderr, "nincl train: --out %s already holds a run's checkpoint (%s): continue it with nincl train "
+                        "--resume %s, or choose another --out\n",
+                out, ckpt, out);
         return EXIT_USAGE;
     }
     return -1;
+}
+
+/* Creates the output folder (--out, else a new folder under runs/ named after the model and
+ * the time); *created says whether this run made it. */
+static int make_out_dir(const char *out, const char *model, char *dir, size_t cap, int *created)
+{
+    *created = 0;
+    if (out) {
+        snprintf(dir, cap, "%s", out);
+        if (mkdir(dir, 0755) == 0)
+            *created = 1;
+        else if (errno != EEXIST) {
+            fprintf(stderr, "nincl train: cannot create output folder %s: %s\n", dir, strerror(errno));
+            return EXIT_USAGE;
+        }
+        struct stat st;
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "nincl train: --out %s is not a folder\n", dir);
+            return EXIT_USAGE;
+        }
+        return -1;
+    }
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    mkdir("runs", 0755);
+    /* a new folder, never one of another run started in the same second */
+    for (int k = 1; k < 1000; k++) {
+        int n = snprintf(dir, cap, "runs/%s-%04d%02d%02d-%02d%02d%02d", model, tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (k > 1 && n > 0 && (size_t)n < cap)
+            snprintf(dir + n, cap - (size_t)n, "-%d", k);
+        if (mkdir(dir, 0755) == 0) {
+            *created = 1;
+            return -1;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    fprintf(stderr, "nincl train: cannot create output folder %s: %s\n", dir, strerror(errno));
+    return EXIT_FAILURE_RUNTIME;
 }
 
 struct run {
@@ -258,6 +405,8 @@ struct run {
     int32_t *order;
     struct history hist;
     struct ncl_st_file meta;
+    int have_checkpoint;        /* DIR/checkpoint.safetensors is this run's (resumed or saved) */
+    char data_id[96];           /* the data a run trains on, saved so --resume can check it */
 };
 
 static void run_free(struct run *r)
@@ -276,6 +425,23 @@ static void run_free(struct run *r)
 static int fail(const char *what)
 {
     fprintf(stderr, "nincl train: %s%s%s\n", what ? what : "", what ? ": " : "", ncl_last_error());
+    return EXIT_FAILURE_RUNTIME;
+}
+
+/* Training diverged (`what`: the loss or a parameter became NaN or infinite): stop without
+ * saving, and say which checkpoint is still good. */
+static int diverged(const struct run *run, const struct progress *p, const char *what, const char *ckpt)
+{
+    char last[4400];
+    if (run->have_checkpoint && p->batch_index == 0)
+        snprintf(last, sizeof last, "The last good checkpoint is %s (saved after epoch %d)", ckpt, p->epoch);
+    else if (run->have_checkpoint)   /* still in the epoch a resumed run started inside */
+        snprintf(last, sizeof last, "The last good checkpoint is %s (saved in epoch %d after batch %d)", ckpt,
+                 p->epoch + 1, p->batch_index);
+    else
+        snprintf(last, sizeof last, "No checkpoint was saved (no epoch finished)");
+    fprintf(stderr, "\nnincl train: %s at epoch %d, step %llu; stopping. %s. Try a smaller --lr.\n", what,
+            p->epoch + 1, (unsigned long long)p->step, last);
     return EXIT_FAILURE_RUNTIME;
 }
 
@@ -314,13 +480,17 @@ static int train_loop(struct run *run, const struct recipe *r, struct progress *
                 last_report = now;
                 double loss = (p->partial_loss + m.loss_sum) / (double)(p->partial_count + m.count);
                 if (!isfinite(loss)) {
-                    fprintf(stderr, "\nnincl train: the loss became %s at epoch %d, step %llu; stopping. The last "
-                                    "good checkpoint is %s (epoch %d). Try a smaller --lr.\n",
-                            isnan(loss) ? "NaN" : "infinite", p->epoch + 1, (unsigned long long)p->step, ckpt,
-                            p->epoch);
-                    return EXIT_FAILURE_RUNTIME;
+                    char what[64];
+                    snprintf(what, sizeof what, "the loss became %s", isnan(loss) ? "NaN" : "infinite");
+                    return diverged(run, p, what, ckpt);
                 }
                 if (interrupted) {
+                    char bad[160];
+                    int finite;
+                    if ((s = params_finite(g, &finite, bad, sizeof bad)))
+                        return fail("reading the parameters");
+                    if (!finite)
+                        return diverged(run, p, bad, ckpt);
                     p->batch_index = b + 1;
                     p->partial_loss += m.loss_sum;
                     p->partial_correct += m.correct;
@@ -328,8 +498,9 @@ static int train_loop(struct run *run, const struct recipe *r, struct progress *
                     p->partial_seconds += now - t0;
                     if (show_tty)
                         fputc('\n', stderr);
-                    if (save_checkpoint(g, dir, r, p, &run->hist))
+                    if (save_checkpoint(g, dir, r, p, &run->hist, run->data_id))
                         return fail("saving the checkpoint");
+                    run->have_checkpoint = 1;
                     fprintf(stderr, "interrupted: checkpoint saved to %s; continue with: nincl train --resume %s\n",
                             ckpt, dir);
                     return 130;
@@ -342,6 +513,15 @@ static int train_loop(struct run *run, const struct recipe *r, struct progress *
         }
         if ((s = ncl_ctx_finish(run->ctx)))
             return fail(NULL);
+        char bad[160];
+        int finite;
+        if ((s = params_finite(g, &finite, bad, sizeof bad)))
+            return fail("reading the parameters");
+        if (!finite) {
+            if (show_tty)
+                fputc('\n', stderr);
+            return diverged(run, p, bad, ckpt);
+        }
         double seconds = p->partial_seconds + now_seconds() - t0;
         double loss = (p->partial_loss + m.loss_sum) / (double)(p->partial_count + m.count);
         double train_acc = (double)(p->partial_correct + m.correct) / (double)(p->partial_count + m.count);
@@ -361,8 +541,9 @@ static int train_loop(struct run *run, const struct recipe *r, struct progress *
         next.batch_index = 0;
         next.partial_loss = next.partial_seconds = 0;
         next.partial_correct = next.partial_count = 0;
-        if (save_checkpoint(g, dir, r, &next, &run->hist))
+        if (save_checkpoint(g, dir, r, &next, &run->hist, run->data_id))
             return fail("saving the checkpoint");
+        run->have_checkpoint = 1;
         if (write_metrics(dir, &run->hist, r->epochs))
             fprintf(stderr, "nincl train: warning: cannot write metrics.csv / curves.svg in %s\n", dir);
         *p = next;
@@ -404,7 +585,8 @@ int cmd_train(int argc, char **argv)
          0, 4096, 0, 0},
         {"seed", FLAG_U64, &r.seed, "seed of initialisation, shuffling and dropout", 0, 0, 0, 0},
         {"data", FLAG_STRING, &data, "folder with the Fashion-MNIST IDX files (.gz or raw)", 0, 0, 0, 0},
-        {"out", FLAG_STRING, &out, "output folder (default: a new folder under runs/)", 0, 0, 0, 0},
+        {"out", FLAG_STRING, &out, "output folder, new or without a checkpoint (default: a new folder under runs/)", 0,
+         0, 0, 0},
         {"resume", FLAG_STRING, &resume, "continue the run in this folder from its checkpoint", 0, 0, 0, 0},
         {"train-limit", FLAG_INT, &r.train_limit, "use only the first N training images (0: all 60000)", 0, 1e9, 0,
          0},
@@ -427,7 +609,7 @@ int cmd_train(int argc, char **argv)
 
     struct run run = {0};
     struct progress p = {0};
-    char dir[4096], model[64], ckpt[4200];
+    char dir[4096], model[64], ckpt[4200], resume_data_id[96] = "";
     if (resume) {
         /* the recipe comes from the checkpoint; only --epochs may extend the run */
         for (int i = 0; i < nflags; i++)
@@ -449,29 +631,69 @@ int cmd_train(int argc, char **argv)
         }
         int epochs_flag = flags[1].set ? r.epochs : 0;
         r.epochs = epochs_flag;
-        if ((rc = read_resume_meta(&run.meta, ckpt, &r, &p, &run.hist, model, sizeof model)) >= 0) {
+        if ((rc = read_resume_meta(&run.meta, ckpt, &r, &p, &run.hist, model, sizeof model)) < 0 &&
+            ncl_st_check_finite(&run.meta, ckpt) != NCL_OK) {
+            fprintf(stderr, "nincl train: %s\n", ncl_last_error());
+            rc = EXIT_USAGE;
+        }
+        if (rc >= 0) {
             run_free(&run);
             return rc;
         }
+        const char *id = ncl_st_meta(&run.meta, "data");   /* absent in older checkpoints */
+        snprintf(resume_data_id, sizeof resume_data_id, "%s", id ? id : "");
         ncl_st_free(&run.meta);
         memset(&run.meta, 0, sizeof run.meta);
+        if (p.epoch >= r.epochs) {
+            /* metrics.csv lags the checkpoint when a run was killed between the two writes */
+            if (run.hist.count)
+                write_metrics(dir, &run.hist, r.epochs);
+            fprintf(stderr, "nincl train: %s already finished %d of %d epochs; pass --epochs N to train further\n",
+                    dir, p.epoch, r.epochs);
+            run_free(&run);
+            return EXIT_USAGE;
+        }
+        run.have_checkpoint = 1;
     } else {
         if (!r.resize)
             r.resize = strcmp(r.model, "nin-small") == 0 ? 28 : 224;
-        if ((rc = make_out_dir(out, r.model, dir, sizeof dir)) >= 0)
+        if (out && (rc = check_out_dir(out)) >= 0)
             return rc;
-        snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
     }
     if ((rc = load_split(data, "train", r.train_limit, &run.train)) >= 0 ||
         (rc = load_split(data, "t10k", r.test_limit, &run.test)) >= 0) {
         run_free(&run);
         return rc;
     }
+    if (run.train.rows != run.test.rows || run.train.cols != run.test.cols) {
+        fprintf(stderr, "nincl train: %s: the training images are %dx%d but the test images %dx%d: not one data set\n",
+                data, run.train.rows, run.train.cols, run.test.rows, run.test.cols);
+        run_free(&run);
+        return EXIT_USAGE;
+    }
+    data_identity(&run.train, &run.test, run.data_id, sizeof run.data_id);
+    if (resume && (rc = check_resume_fits(ckpt, &r, &p, run.train.count)) >= 0) {
+        run_free(&run);
+        return rc;
+    }
+    if (resume && resume_data_id[0] && strcmp(resume_data_id, run.data_id) != 0) {
+        fprintf(stderr, "nincl train: %s was trained on other data (%s: training/test images and checksum) than %s "
+                        "holds (%s): resume with the run's own --data\n",
+                ckpt, resume_data_id, data, run.data_id);
+        run_free(&run);
+        return EXIT_USAGE;
+    }
     if ((rc = open_device(&df, 0, &run.ctx)) >= 0) {
         run_free(&run);
         return rc;
     }
     enum ncl_status s = ncl_model_build(run.ctx, r.model, (struct ncl_shape){r.batch, 1, r.resize, r.resize}, &run.g);
+    if (s != NCL_OK && resume) {   /* the model and its size came from the checkpoint */
+        fprintf(stderr, "nincl train: %s: model '%s' at %dx%d, batch %d (from its metadata): %s\n", ckpt, r.model,
+                r.resize, r.resize, r.batch, ncl_last_error());
+        run_free(&run);
+        return exit_code_for(s);
+    }
     if (s == NCL_OK) {
         ncl_graph_set_seed(run.g, r.seed);
         s = resume ? ncl_checkpoint_load(run.g, ckpt, NULL) : ncl_graph_init_params(run.g, r.seed);
@@ -488,12 +710,12 @@ int cmd_train(int argc, char **argv)
         run_free(&run);
         return exit_code_for(s);
     }
-    if (p.epoch >= r.epochs) {
-        fprintf(stderr, "nincl train: %s already finished %d of %d epochs; pass --epochs N to train further\n", dir,
-                p.epoch, r.epochs);
+    int created = 0;
+    if (!resume && (rc = make_out_dir(out, r.model, dir, sizeof dir, &created)) >= 0) {
         run_free(&run);
-        return EXIT_USAGE;
+        return rc;
     }
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", dir);
     printf("training %s on %s: %lld training / %lld test images at %dx%d, batch %d, lr %g, %d epochs, seed %llu%s\n",
            r.model, ncl_ctx_device(run.ctx)->name, (long long)run.train.count, (long long)run.test.count, r.resize,
            r.resize, r.batch, r.lr, r.epochs, (unsigned long long)r.seed, resume ? " (resumed)" : "");
@@ -505,6 +727,8 @@ int cmd_train(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     rc = train_loop(&run, &r, &p, dir, show_tty);
+    if (rc != EXIT_OK && created && !run.have_checkpoint)
+        rmdir(dir);   /* a run that saved nothing leaves no folder (rmdir keeps one that is not empty) */
     run_free(&run);
     return rc;
 }

@@ -2,10 +2,12 @@
 #define _DEFAULT_SOURCE
 #include "run-util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +25,15 @@ double now_seconds(void)
 
 int load_split(const char *dir, const char *split, int64_t limit, struct ncl_dataset *ds)
 {
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        fprintf(stderr, "nincl: data folder %s: %s\n", dir, strerror(errno));
+        return EXIT_USAGE;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "nincl: data folder %s is not a folder\n", dir);
+        return EXIT_USAGE;
+    }
     enum ncl_status s = ncl_dataset_load(dir, split, 10, ds);
     if (s != NCL_OK) {
         fprintf(stderr, "nincl: %s\n", ncl_last_error());

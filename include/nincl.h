@@ -280,6 +280,8 @@ enum ncl_status ncl_st_read(const char *path, struct ncl_st_file *out);
 const struct ncl_st_tensor *ncl_st_find(const struct ncl_st_file *f, const char *name);
 const char *ncl_st_meta(const struct ncl_st_file *f, const char *key);
 void ncl_st_free(struct ncl_st_file *f);
+/* NCL_ERR_FORMAT naming the tensor and element if any value is NaN or infinite. */
+enum ncl_status ncl_st_check_finite(const struct ncl_st_file *f, const char *path);
 
 /* ---- checkpoints (runtime/checkpoint.c) ---------------------------------------------------- */
 
@@ -287,8 +289,9 @@ void ncl_st_free(struct ncl_st_file *f);
  * metadata, atomically; SGD momentum, once used, goes to <path minus .safetensors>.optimizer.safetensors. */
 enum ncl_status ncl_checkpoint_save(struct ncl_graph *g, const char *path, const char *const *keys,
                                     const char *const *values, int meta_count);
-/* Loads parameters (and momentum saved at the same step) after checking every tensor's name
- * and shape; *meta (optional) receives the file for its metadata (ncl_st_free it). */
+/* Loads parameters (and the momentum saved at the same step, which must be there if the run
+ * used momentum) after checking every tensor's name, shape and finiteness; *meta (optional)
+ * receives the file for its metadata (ncl_st_free it). */
 enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struct ncl_st_file *meta);
 void ncl_checkpoint_optimizer_path(const char *path, char *out, size_t cap);
 

@@ -3,9 +3,13 @@
  * safetensors.torch.load_file + load_state_dict works on it; training state (epoch, step,
  * seed, ...) rides in the file's __metadata__. SGD momentum, when used, goes to a second
  * file beside it so the first stays loadable with strict=True. */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "graph-impl.h"
 
@@ -47,27 +51,68 @@ void ncl_checkpoint_optimizer_path(const char *path, char *out, size_t cap)
         snprintf(out, cap, "%s.optimizer", path);
 }
 
+/* Momentum protocol. The optimizer file is written (atomically) under a ".pending" name
+ * first, then the checkpoint, then the pending file is renamed to the optimizer path. A kill
+ * at any moment leaves a checkpoint whose momentum (same "step") is in one of the two files,
+ * which is what ncl_checkpoint_load looks for. The checkpoint records "momentum_state" = "1" so a
+ * lost momentum file is an error, not a silent restart from zero. */
+static void pending_path(const char *opt, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s.pending", opt);
+}
+
 enum ncl_status ncl_checkpoint_save(struct ncl_graph *g, const char *path, const char *const *keys,
                                     const char *const *values, int meta_count)
 {
     struct ncl_st_tensor *t = NULL;
-    enum ncl_status s;
+    enum ncl_status s = NCL_OK;
+    char opt[1200], pending[1300];
+    ncl_checkpoint_optimizer_path(path, opt, sizeof opt);
+    pending_path(opt, pending, sizeof pending);
     if (g->momentum_started) {
-        /* the optimizer file first: a checkpoint is never newer than its momentum */
-        char opt[1200];
-        ncl_checkpoint_optimizer_path(path, opt, sizeof opt);
         s = gather(g, 1, &t);
         if (s == NCL_OK)
-            s = ncl_st_write(opt, t, g->param_count, keys, values, meta_count);
+            s = ncl_st_write(pending, t, g->param_count, keys, values, meta_count);
         gather_free(t, g->param_count);
         t = NULL;
         NCL_TRY(s);
     }
+    const char **k = malloc(((size_t)meta_count + 1) * sizeof *k), **v = malloc(((size_t)meta_count + 1) * sizeof *v);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
+    }
+    for (int i = 0; i < meta_count; i++) {
+        k[i] = keys[i];
+        v[i] = values[i];
+    }
+    k[meta_count] = "momentum_state";
+    v[meta_count] = g->momentum_started ? "1" : "0";
     s = gather(g, 0, &t);
     if (s == NCL_OK)
-        s = ncl_st_write(path, t, g->param_count, keys, values, meta_count);
+        s = ncl_st_write(path, t, g->param_count, k, v, meta_count + 1);
     gather_free(t, g->param_count);
+    free(k);
+    free(v);
+    if (s == NCL_OK && g->momentum_started && rename(pending, opt) != 0)
+        s = ncl_fail(NCL_ERR_IO, "cannot rename %s to %s: %s", pending, opt, strerror(errno));
     return s;
+}
+
+enum ncl_status ncl_st_check_finite(const struct ncl_st_file *f, const char *path)
+{
+    for (int i = 0; i < f->count; i++) {
+        const struct ncl_st_tensor *t = &f->tensors[i];
+        size_t n = 1;
+        for (int d = 0; d < t->ndim; d++)
+            n *= (size_t)t->dims[d];
+        for (size_t j = 0; j < n; j++)
+            if (!isfinite(t->data[j]))
+                return ncl_fail(NCL_ERR_FORMAT, "%s: tensor %s holds %s at element %zu: the checkpoint is damaged",
+                                path, t->name, isnan(t->data[j]) ? "NaN" : "infinity", j);
+    }
+    return NCL_OK;
 }
 
 /* Every parameter present with its shape, nothing extra. */
@@ -104,11 +149,45 @@ static enum ncl_status check_tensors(const struct ncl_graph *g, const struct ncl
     return NCL_OK;
 }
 
+/* The momentum saved with the checkpoint of `step`: in the optimizer file, or still in its
+ * pending file if the save was interrupted after the checkpoint's rename. */
+static enum ncl_status load_momentum(struct ncl_graph *g, const char *path, const char *step)
+{
+    char opt[1200], pending[1300];
+    ncl_checkpoint_optimizer_path(path, opt, sizeof opt);
+    pending_path(opt, pending, sizeof pending);
+    const char *candidates[2] = {opt, pending};
+    for (int c = 0; c < 2; c++) {
+        struct ncl_st_file o = {0};
+        if (access(candidates[c], F_OK) != 0)
+            continue;
+        enum ncl_status s = ncl_st_read(candidates[c], &o);
+        const char *ostep = s == NCL_OK ? ncl_st_meta(&o, "step") : NULL;
+        if (s == NCL_OK && !(step && ostep && strcmp(step, ostep) == 0)) {
+            ncl_st_free(&o);
+            continue;   /* another step's momentum */
+        }
+        if (s == NCL_OK)
+            s = check_tensors(g, &o, candidates[c]);
+        if (s == NCL_OK)
+            s = ncl_st_check_finite(&o, candidates[c]);
+        for (int i = 0; s == NCL_OK && i < g->param_count; i++)
+            s = ncl_graph_write_velocity(g, i, ncl_st_find(&o, g->params[i].name)->data);
+        ncl_st_free(&o);
+        return s;
+    }
+    return ncl_fail(NCL_ERR_FORMAT, "%s was saved with SGD momentum, but neither %s nor %s holds the momentum of its "
+                                    "step %s",
+                    path, opt, pending, step ? step : "?");
+}
+
 enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struct ncl_st_file *meta)
 {
     struct ncl_st_file f = {0};
     NCL_TRY(ncl_st_read(path, &f));
     enum ncl_status s = check_tensors(g, &f, path);
+    if (s == NCL_OK)
+        s = ncl_st_check_finite(&f, path);
     for (int i = 0; s == NCL_OK && i < g->param_count; i++)
         s = ncl_graph_write_param(g, i, ncl_st_find(&f, g->params[i].name)->data);
     g->momentum_started = 0;
@@ -116,22 +195,9 @@ enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struc
         s = ncl_fill(g, g->velocity_buf, 0, g->param_floats, 0.0f);
     if (s == NCL_OK)
         s = ncl_graph_zero_grads(g);
-    /* momentum: present only if the run used it; it must be from the same step */
-    char opt[1200];
-    ncl_checkpoint_optimizer_path(path, opt, sizeof opt);
-    FILE *probe = s == NCL_OK ? fopen(opt, "rb") : NULL;
-    if (probe) {
-        fclose(probe);
-        struct ncl_st_file o = {0};
-        s = ncl_st_read(opt, &o);
-        const char *a = ncl_st_meta(&f, "step"), *b = s == NCL_OK ? ncl_st_meta(&o, "step") : NULL;
-        if (s == NCL_OK && a && b && strcmp(a, b) == 0) {
-            s = check_tensors(g, &o, opt);
-            for (int i = 0; s == NCL_OK && i < g->param_count; i++)
-                s = ncl_graph_write_velocity(g, i, ncl_st_find(&o, g->params[i].name)->data);
-        }
-        ncl_st_free(&o);
-    }
+    const char *momentum = ncl_st_meta(&f, "momentum_state");
+    if (s == NCL_OK && momentum && strcmp(momentum, "1") == 0)
+        s = load_momentum(g, path, ncl_st_meta(&f, "step"));
     if (s == NCL_OK && meta)
         *meta = f;
     else

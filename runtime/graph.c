@@ -251,6 +251,12 @@ static enum ncl_status check_memory_plan(const struct ncl_graph *g)
     uint64_t need = planned_bytes(g, g->input.shape.n);
     if (need <= d->global_mem_bytes)
         return NCL_OK;
+    if (planned_bytes(g, 1) > d->global_mem_bytes / 10 * 9)
+        return ncl_fail(NCL_ERR_NO_MEMORY,
+                        "one %dx%dx%d input needs %.1f MiB of device memory; %s has %.1f MiB: use a smaller input "
+                        "size (--resize / --input)",
+                        g->input.shape.c, g->input.shape.h, g->input.shape.w, planned_bytes(g, 1) / 1048576.0, d->name,
+                        d->global_mem_bytes / 1048576.0);
     int fits = 1, too_big = g->input.shape.n;   /* the largest batch within 90% of memory */
     while (too_big - fits > 1) {
         int mid = fits + (too_big - fits) / 2;
