@@ -47,7 +47,10 @@ def nin(num_classes=10, init=True):
 
 def nin_small(num_classes=10, init=True):
     """nincl's NiN for native 28x28 input (docs/models.md): the d2l layout, narrower, with a
-    5x5 stride-1 first block (runtime/model.c builds the same)."""
+    5x5 stride-1 first block, no ReLU on the class scores, Kaiming-uniform weights and zero
+    biases (runtime/model.c builds the same)."""
+    last = nin_block(192, num_classes, kernel_size=3, strides=1, padding=1)
+    last[5] = nn.Identity()   # class scores may be negative
     net = nn.Sequential(
         nin_block(1, 48, kernel_size=5, strides=1, padding=2),
         nn.MaxPool2d(3, stride=2),
@@ -56,11 +59,14 @@ def nin_small(num_classes=10, init=True):
         nin_block(96, 192, kernel_size=3, strides=1, padding=1),
         nn.MaxPool2d(3, stride=2),
         nn.Dropout(0.5),
-        nin_block(192, num_classes, kernel_size=3, strides=1, padding=1),
+        last,
         nn.AdaptiveAvgPool2d((1, 1)),
         nn.Flatten())
     if init:
-        net.apply(init_weights)
+        for m in net.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu")
+                nn.init.zeros_(m.bias)
     return net
 
 

@@ -171,7 +171,8 @@ enum ncl_status ncl_graph_read_velocity(struct ncl_graph *g, int i, float *host)
 enum ncl_status ncl_graph_write_velocity(struct ncl_graph *g, int i, const float *host);
 /* Whether the momentum buffer holds a step yet (PyTorch starts it from the first gradient). */
 int ncl_graph_momentum_started(const struct ncl_graph *g);
-/* Xavier-uniform weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases, from `seed`. */
+/* Xavier-uniform weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases, from `seed` (the d2l
+ * recipe); nin-small uses Kaiming-uniform weights and zero biases (docs/models.md). */
 enum ncl_status ncl_graph_init_params(struct ncl_graph *g, uint64_t seed);
 /* Keys the dropout masks: a mask depends on (seed, step, element) only. */
 void ncl_graph_set_seed(struct ncl_graph *g, uint64_t seed);

@@ -87,6 +87,7 @@ struct ncl_graph {
     float *host_staging;            /* NCHW <-> CNHW reordering on the host */
     size_t host_staging_floats;
     int momentum_started;           /* the velocity holds a first SGD step */
+    int init_kaiming;               /* ncl_graph_init_params: Kaiming-uniform weights, zero biases */
     cl_kernel k_loss, k_sgd, k_fill;
     cl_kernel k_resize, k_gather_labels;   /* runtime/data.c */
     uint64_t seed;

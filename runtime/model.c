@@ -7,6 +7,7 @@
 
 struct nin_block {
     int out, kernel, stride, pad;
+    int no_last_relu;   /* the block's last 1x1 conv has no ReLU (nin-small's class scores) */
 };
 
 /* nin_block(in, out, k, s, p) = Conv(k, s, p), ReLU, Conv 1x1, ReLU, Conv 1x1, ReLU: the
@@ -20,7 +21,8 @@ static enum ncl_status add_nin_block(struct ncl_graph *g, int index, struct nin_
     snprintf(name, sizeof name, "%d.2", index);
     NCL_TRY(ncl_graph_add_conv(g, name, index, "Sequential", (struct ncl_conv_params){b.out, 1, 1, 0, 1}));
     snprintf(name, sizeof name, "%d.4", index);
-    return ncl_graph_add_conv(g, name, index, "Sequential", (struct ncl_conv_params){b.out, 1, 1, 0, 1});
+    return ncl_graph_add_conv(g, name, index, "Sequential",
+                              (struct ncl_conv_params){b.out, 1, 1, 0, !b.no_last_relu});
 }
 
 /* blocks[0..2] each followed by MaxPool2d(3, 2), then Dropout(0.5), blocks[3] (10 classes),
@@ -42,9 +44,10 @@ static enum ncl_status build_nin(struct ncl_graph *g, const struct nin_block blo
 enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct ncl_shape input, struct ncl_graph **out)
 {
     /* d2l: nin_block(1, 96, 11, 4, 0), (96, 256, 5, 1, 2), (256, 384, 3, 1, 1), (384, 10, 3, 1, 1) */
-    static const struct nin_block nin[4] = {{96, 11, 4, 0}, {256, 5, 1, 2}, {384, 3, 1, 1}, {10, 3, 1, 1}};
-    /* nin-small for 28x28: same structure, narrower, 5x5 stride-1 first block (docs/models.md) */
-    static const struct nin_block small[4] = {{48, 5, 1, 2}, {96, 3, 1, 1}, {192, 3, 1, 1}, {10, 3, 1, 1}};
+    static const struct nin_block nin[4] = {{96, 11, 4, 0, 0}, {256, 5, 1, 2, 0}, {384, 3, 1, 1, 0}, {10, 3, 1, 1, 0}};
+    /* nin-small for 28x28: same structure, narrower, a 5x5 stride-1 first block, and class
+     * scores that may be negative (no ReLU before the average pool; docs/models.md) */
+    static const struct nin_block small[4] = {{48, 5, 1, 2, 0}, {96, 3, 1, 1, 0}, {192, 3, 1, 1, 0}, {10, 3, 1, 1, 1}};
     const struct nin_block *blocks;
     if (strcmp(model, "nin") == 0)
         blocks = nin;
@@ -53,6 +56,9 @@ enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct n
     else
         return ncl_fail(NCL_ERR_ARG, "unknown model '%s' (choose nin or nin-small)", model);
     NCL_TRY(ncl_graph_create(ctx, input, out));
+    /* Xavier (d2l) leaves a 12-layer ReLU stack without normalisation stuck at chance for an
+     * epoch or more; Kaiming init keeps the signal's scale, so nin-small learns from the start. */
+    (*out)->init_kaiming = blocks == small;
     enum ncl_status s = build_nin(*out, blocks);
     if (s == NCL_OK)
         s = ncl_graph_reserve(*out);

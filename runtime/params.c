@@ -89,8 +89,11 @@ enum ncl_status ncl_graph_init_params(struct ncl_graph *g, uint64_t seed)
     uint64_t state = seed;
     for (int i = 0; i < g->param_count; i++) {
         const struct ncl_param *p = &g->params[i];
-        /* d2l: xavier_uniform_ on weights; biases keep PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+        /* d2l: xavier_uniform_ on weights; biases keep PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+         * Kaiming (nin-small): kaiming_uniform_(nonlinearity="relu") weights, zero biases. */
         float bound = p->is_bias ? 1.0f / sqrtf((float)p->fan_in) : sqrtf(6.0f / (float)(p->fan_in + p->fan_out));
+        if (g->init_kaiming)
+            bound = p->is_bias ? 0.0f : sqrtf(6.0f / (float)p->fan_in);
         /* the staging area holds the largest activation, normally far more than any parameter */
         float *host = g->host_staging, *buf = NULL;
         if (p->count > g->host_staging_floats) {
