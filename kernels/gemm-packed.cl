@@ -46,7 +46,7 @@
 #define VSTORE CAT(vstore, VW)
 
 /* The sum of a vector's lanes, as a tree of halves. */
-static inline float hsum(VEC v)
+float hsum(VEC v)
 {
 #if VW == 16
     float8 h8 = v.lo + v.hi;

@@ -149,55 +149,60 @@ static enum ncl_status check_tensors(const struct ncl_graph *g, const struct ncl
     return NCL_OK;
 }
 
-/* The momentum saved with the checkpoint of `step`: in the optimizer file, or still in its
- * pending file if the save was interrupted after the checkpoint's rename. */
-static enum ncl_status load_momentum(struct ncl_graph *g, const char *path, const char *step)
+/* Reads and checks the momentum saved with the checkpoint of `step`: in the optimizer file,
+ * or still in its pending file if the save was interrupted after the checkpoint's rename. */
+static enum ncl_status read_momentum(const struct ncl_graph *g, const char *path, const char *step,
+                                     struct ncl_st_file *out)
 {
     char opt[1200], pending[1300];
     ncl_checkpoint_optimizer_path(path, opt, sizeof opt);
     pending_path(opt, pending, sizeof pending);
     const char *candidates[2] = {opt, pending};
     for (int c = 0; c < 2; c++) {
-        struct ncl_st_file o = {0};
         if (access(candidates[c], F_OK) != 0)
             continue;
-        enum ncl_status s = ncl_st_read(candidates[c], &o);
-        const char *ostep = s == NCL_OK ? ncl_st_meta(&o, "step") : NULL;
-        if (s == NCL_OK && !(step && ostep && strcmp(step, ostep) == 0)) {
-            ncl_st_free(&o);
-            continue;   /* another step's momentum */
+        NCL_TRY(ncl_st_read(candidates[c], out));
+        const char *ostep = ncl_st_meta(out, "step");
+        enum ncl_status s = NCL_OK;
+        if (step && ostep && strcmp(step, ostep) == 0) {
+            s = check_tensors(g, out, candidates[c]);
+            if (s == NCL_OK)
+                s = ncl_st_check_finite(out, candidates[c]);
+            if (s == NCL_OK)
+                return NCL_OK;
         }
-        if (s == NCL_OK)
-            s = check_tensors(g, &o, candidates[c]);
-        if (s == NCL_OK)
-            s = ncl_st_check_finite(&o, candidates[c]);
-        for (int i = 0; s == NCL_OK && i < g->param_count; i++)
-            s = ncl_graph_write_velocity(g, i, ncl_st_find(&o, g->params[i].name)->data);
-        ncl_st_free(&o);
-        return s;
+        ncl_st_free(out);
+        memset(out, 0, sizeof *out);
+        NCL_TRY(s);   /* else: another step's momentum, try the other file */
     }
     return ncl_fail(NCL_ERR_FORMAT, "%s was saved with SGD momentum, but neither %s nor %s holds the momentum of its "
                                     "step %s",
                     path, opt, pending, step ? step : "?");
 }
 
+/* Everything is read and checked before the graph is touched: a failed load leaves it as it was. */
 enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struct ncl_st_file *meta)
 {
-    struct ncl_st_file f = {0};
+    struct ncl_st_file f = {0}, o = {0};
     NCL_TRY(ncl_st_read(path, &f));
     enum ncl_status s = check_tensors(g, &f, path);
     if (s == NCL_OK)
         s = ncl_st_check_finite(&f, path);
+    const char *momentum = ncl_st_meta(&f, "momentum_state");
+    int has_momentum = momentum && strcmp(momentum, "1") == 0;
+    if (s == NCL_OK && has_momentum)
+        s = read_momentum(g, path, ncl_st_meta(&f, "step"), &o);
     for (int i = 0; s == NCL_OK && i < g->param_count; i++)
         s = ncl_graph_write_param(g, i, ncl_st_find(&f, g->params[i].name)->data);
-    g->momentum_started = 0;
-    if (s == NCL_OK)
+    if (s == NCL_OK) {
+        g->momentum_started = 0;
         s = ncl_fill(g, g->velocity_buf, 0, g->param_floats, 0.0f);
+    }
     if (s == NCL_OK)
         s = ncl_graph_zero_grads(g);
-    const char *momentum = ncl_st_meta(&f, "momentum_state");
-    if (s == NCL_OK && momentum && strcmp(momentum, "1") == 0)
-        s = load_momentum(g, path, ncl_st_meta(&f, "step"));
+    for (int i = 0; s == NCL_OK && has_momentum && i < g->param_count; i++)
+        s = ncl_graph_write_velocity(g, i, ncl_st_find(&o, g->params[i].name)->data);
+    ncl_st_free(&o);
     if (s == NCL_OK && meta)
         *meta = f;
     else

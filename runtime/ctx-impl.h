@@ -26,6 +26,7 @@ struct ncl_ctx {
     struct ncl_program_entry *programs;
     int program_count, program_cap;
     struct ncl_gemm_state *gemm_state;   /* runtime/gemm.c */
+    int clblast_used;               /* CLBlast keeps compiled programs per context until cleared */
     cl_event in_flight[8];          /* ncl_ctx_throttle: markers of the steps still queued */
     int in_flight_count;
 };

@@ -9,8 +9,9 @@
  * Packing buffers and the slice workspace are allocated on first use and grow only when a larger
  * GEMM arrives, so a training step after the first allocates nothing.
  *
- * Tuning (kernel work only): NINCL_GEMM_PACKED="mr=6,nv=4,vw=16,kb=512,dr=4,dc=6" sets the
- * register tiles; "path=outer|dot" and "slices=N" force a plan for every GEMM. */
+ * Tuning (kernel work only): NINCL_GEMM_PACKED="mr=8,nv=3,vw=16,kb=512,dr=4,dc=5" sets the
+ * register tiles; "path=outer|dot", "slices=N" and "packb=1" force a plan for every GEMM;
+ * NINCL_GEMM_PACKED_TRACE=1 prints each kernel's time. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,13 +20,18 @@
 
 #include "gemm-impl.h"
 
+/* Register tiles. Outer path: MR x (NV * VW) in two shapes, "wide" for long K and "narrow"
+ * (one vector per row, more rows) for short K, where it streams B and C better; dot path:
+ * DR x DC. Chosen by the device's native float vector width. */
 struct gemm_tune {
-    int mr, nv, vw, kb, dr, dc;
-    int force_path;   /* -1: choose; 0 outer; 1 dot */
-    int force_slices; /* 0: choose */
-    int force_pack_b; /* outer path: pack B even where it could be read in place */
+    int vw, kb, dr, dc;
+    int mr[2], nv[2];    /* [VAR_WIDE], [VAR_NARROW] */
+    int force_path;      /* -1: choose; 0 outer; 1 dot */
+    int force_slices;    /* 0: choose */
+    int force_pack_b;    /* outer path: pack B even where it could be read in place */
 };
 
+enum { VAR_WIDE, VAR_NARROW, VAR_COUNT };
 enum { K_PACK_A, K_PACK_B, K_TILE, K_DOT, K_REDUCE, K_COUNT };
 static const char *const kernel_names[K_COUNT] = {"gemm_pack_a", "gemm_pack_b", "gemm_tile", "gemm_dot_nt",
                                                   "gemm_reduce"};
@@ -37,14 +43,25 @@ struct gemm_buf {
 
 struct ncl_gemm_state {
     struct gemm_tune t;
-    int trace;   /* NINCL_GEMM_PACKED_TRACE: finish and print each kernel's time (tuning only) */
-    cl_kernel k[K_COUNT];
+    int trace;                        /* NINCL_GEMM_PACKED_TRACE: finish and time each kernel */
+    cl_kernel k[VAR_COUNT][K_COUNT];  /* built on first use; dot and reduce from VAR_WIDE */
     struct gemm_buf pa, pb, work;
 };
 
+static void tune_default(struct gemm_tune *t, cl_uint native_width)
+{
+    if (native_width >= 16)   /* AVX-512: 32 vector registers, measured on Zen 4 with PoCL 3.1 */
+        *t = (struct gemm_tune){.vw = 16, .kb = 512, .dr = 4, .dc = 5, .mr = {8, 16}, .nv = {3, 1}};
+    else                      /* AVX2 and narrower: 16 vector registers */
+        *t = (struct gemm_tune){.vw = native_width >= 8 ? 8 : 4, .kb = 512, .dr = 2, .dc = 4, .mr = {6, 12},
+                                .nv = {2, 1}};
+    t->force_path = -1;
+}
+
+/* NINCL_GEMM_PACKED="mr=8,nv=3,vw=16,kb=512,dr=4,dc=5,path=dot,slices=4,packb=1": kernel tuning
+ * only; mr/nv set both outer tiles. */
 static void tune_parse(struct gemm_tune *t)
 {
-    *t = (struct gemm_tune){.mr = 6, .nv = 4, .vw = 16, .kb = 512, .dr = 4, .dc = 6, .force_path = -1};
     const char *e = getenv("NINCL_GEMM_PACKED");
     while (e && *e) {
         char key[16] = "", val[16] = "";
@@ -54,9 +71,9 @@ static void tune_parse(struct gemm_tune *t)
             if (strcmp(key, "path") == 0)
                 t->force_path = strcmp(val, "dot") == 0;
             else if (strcmp(key, "mr") == 0)
-                t->mr = v;
+                t->mr[0] = t->mr[1] = v;
             else if (strcmp(key, "nv") == 0)
-                t->nv = v;
+                t->nv[0] = t->nv[1] = v;
             else if (strcmp(key, "vw") == 0)
                 t->vw = v;
             else if (strcmp(key, "kb") == 0)
@@ -76,31 +93,54 @@ static void tune_parse(struct gemm_tune *t)
     }
 }
 
+static int tune_ok(const struct gemm_tune *t)
+{
+    for (int v = 0; v < VAR_COUNT; v++)
+        if (t->mr[v] < 1 || t->mr[v] > 32 || t->nv[v] < 1 || t->nv[v] > 16)
+            return 0;
+    return (t->vw == 1 || t->vw == 2 || t->vw == 4 || t->vw == 8 || t->vw == 16) && t->kb >= 1 && t->dr >= 1 &&
+           t->dr <= 16 && t->dc >= 1 && t->dc <= 16;
+}
+
 static enum ncl_status state_get(struct ncl_ctx *ctx, struct ncl_gemm_state **out)
 {
-    if (ctx->gemm_state) {
-        *out = ctx->gemm_state;
-        return NCL_OK;
+    if (!ctx->gemm_state) {
+        struct ncl_gemm_state *st = calloc(1, sizeof *st);
+        if (!st)
+            return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
+        cl_uint width = 0;
+        if (clGetDeviceInfo(ctx->device, CL_DEVICE_NATIVE_VECTOR_WIDTH_FLOAT, sizeof width, &width, NULL) !=
+            CL_SUCCESS)
+            width = 4;
+        tune_default(&st->t, width);
+        tune_parse(&st->t);
+        st->trace = getenv("NINCL_GEMM_PACKED_TRACE") != NULL;
+        if (!tune_ok(&st->t)) {
+            const struct gemm_tune t = st->t;
+            free(st);
+            return ncl_fail(NCL_ERR_ARG, "NINCL_GEMM_PACKED: tile out of range (mr %d, nv %d, vw %d, kb %d, dr %d, "
+                                         "dc %d)", t.mr[0], t.nv[0], t.vw, t.kb, t.dr, t.dc);
+        }
+        ctx->gemm_state = st;
     }
-    struct ncl_gemm_state *st = calloc(1, sizeof *st);
-    if (!st)
-        return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
-    tune_parse(&st->t);
-    st->trace = getenv("NINCL_GEMM_PACKED_TRACE") != NULL;
-    const struct gemm_tune tc = st->t, *t = &tc;
-    if (t->mr < 1 || t->mr > 32 || t->nv < 1 || t->nv > 16 || (t->vw != 1 && t->vw != 2 && t->vw != 4 &&
-        t->vw != 8 && t->vw != 16) || t->kb < 1 || t->dr < 1 || t->dr > 16 || t->dc < 1 || t->dc > 16) {
-        free(st);
-        return ncl_fail(NCL_ERR_ARG, "NINCL_GEMM_PACKED: tile out of range (mr %d, nv %d, vw %d, kb %d, dr %d, dc %d)",
-                        t->mr, t->nv, t->vw, t->kb, t->dr, t->dc);
+    *out = ctx->gemm_state;
+    return NCL_OK;
+}
+
+/* The kernel `which` of tile variant `var`, built on first use (the program cache in
+ * program.c builds each option set once per context). */
+static enum ncl_status kernel_get(struct ncl_ctx *ctx, struct ncl_gemm_state *st, int var, int which, cl_kernel *out)
+{
+    if (which == K_DOT || which == K_REDUCE)
+        var = VAR_WIDE;
+    if (!st->k[var][which]) {
+        const struct gemm_tune *t = &st->t;
+        char options[160];
+        snprintf(options, sizeof options, "-DMR=%d -DNV=%d -DVW=%d -DKB=%d -DDR=%d -DDC=%d", t->mr[var], t->nv[var],
+                 t->vw, t->kb, t->dr, t->dc);
+        NCL_TRY(ncl_kernel_create(ctx, "gemm-packed.cl", options, kernel_names[which], &st->k[var][which]));
     }
-    char options[160];
-    snprintf(options, sizeof options, "-DMR=%d -DNV=%d -DVW=%d -DKB=%d -DDR=%d -DDC=%d", t->mr, t->nv, t->vw, t->kb,
-             t->dr, t->dc);
-    ctx->gemm_state = st;   /* from here on ncl_gemm_packed_state_free cleans up */
-    for (int i = 0; i < K_COUNT; i++)
-        NCL_TRY(ncl_kernel_create(ctx, "gemm-packed.cl", options, kernel_names[i], &st->k[i]));
-    *out = st;
+    *out = st->k[var][which];
     return NCL_OK;
 }
 
@@ -109,9 +149,10 @@ void ncl_gemm_packed_state_free(struct ncl_ctx *ctx)
     struct ncl_gemm_state *st = ctx->gemm_state;
     if (!st)
         return;
-    for (int i = 0; i < K_COUNT; i++)
-        if (st->k[i])
-            clReleaseKernel(st->k[i]);
+    for (int v = 0; v < VAR_COUNT; v++)
+        for (int i = 0; i < K_COUNT; i++)
+            if (st->k[v][i])
+                clReleaseKernel(st->k[v][i]);
     struct gemm_buf *bufs[] = {&st->pa, &st->pb, &st->work};
     for (int i = 0; i < 3; i++)
         if (bufs[i]->mem)
@@ -142,12 +183,14 @@ static double now_s(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static enum ncl_status run(struct ncl_ctx *ctx, const struct ncl_gemm_state *st, int which, const size_t *global,
+static enum ncl_status run(struct ncl_ctx *ctx, struct ncl_gemm_state *st, int var, int which, const size_t *global,
                            int nargs, const struct ncl_arg *args)
 {
     static const size_t one[2] = {1, 1};
+    cl_kernel kernel;
+    NCL_TRY(kernel_get(ctx, st, var, which, &kernel));
     double t0 = st->trace ? (clFinish(ctx->queue), now_s()) : 0;
-    NCL_TRY(ncl_enqueue(ctx, st->k[which], kernel_names[which], 2, global, one, nargs, args));
+    NCL_TRY(ncl_enqueue(ctx, kernel, kernel_names[which], 2, global, one, nargs, args));
     if (st->trace) {
         clFinish(ctx->queue);
         fprintf(stderr, "  %-12s %6zu x %-5zu %8.3f ms\n", kernel_names[which], global[0], global[1],
@@ -161,9 +204,10 @@ static size_t cdiv(size_t a, size_t b)
     return (a + b - 1) / b;
 }
 
-/* How a GEMM runs: which path, how the tiles are grouped into work-items and K into slices. */
+/* How a GEMM runs: which path and tile, how tiles group into work-items and K into slices. */
 struct gemm_plan {
     int dot;               /* dot path, else outer */
+    int var;               /* outer: VAR_WIDE or VAR_NARROW */
     int b_packed;          /* outer: B packed, else read in place */
     size_t tiles_n;        /* column blocks (NR or DC wide) */
     size_t tiles_m;        /* row tiles (MR or DR high) */
@@ -171,22 +215,28 @@ struct gemm_plan {
     size_t slices, kc;     /* K slices of kc values */
 };
 
-/* The one place that decides the plan from the shape; a per-shape table can replace it. */
+/* Slice workspace bound (floats): past it, fewer and longer slices. */
+#define SLICE_WORKSPACE_FLOATS ((size_t)16 << 20)
+
+/* The one place that decides the plan from the shape; a per-shape table can replace it.
+ * Measured on NiN's shapes (tests/test-gemm.c, NINCL_GEMM_BENCH): the dot path wins every
+ * weight gradient (A B^T, K = batch pixels), the narrow tile the short-K products. */
 static struct gemm_plan plan_choose(const struct ncl_ctx *ctx, const struct gemm_tune *t, int trans_a, int trans_b,
                                     size_t m, size_t n, size_t k)
 {
     struct gemm_plan p = {0};
-    size_t nr = (size_t)t->nv * t->vw;
     p.dot = !trans_a && trans_b && k >= 128;
     if (t->force_path >= 0)
         p.dot = trans_b && !trans_a ? t->force_path : 0;
+    p.var = k <= 512 && m <= 512 ? VAR_NARROW : VAR_WIDE;
+    size_t nr = (size_t)t->nv[p.var] * t->vw;
     if (p.dot) {
         p.tiles_n = cdiv(n, (size_t)t->dc);
         p.tiles_m = cdiv(m, (size_t)t->dr);
     } else {
         p.b_packed = trans_b || n < nr || t->force_pack_b;
         p.tiles_n = cdiv(n, nr);
-        p.tiles_m = cdiv(m, (size_t)t->mr);
+        p.tiles_m = cdiv(m, (size_t)t->mr[p.var]);
     }
     /* Enough work-items to keep every core busy with some balance; row tiles stay together
      * (they share the B block in cache) unless the column blocks alone are too few. */
@@ -205,11 +255,11 @@ static struct gemm_plan plan_choose(const struct ncl_ctx *ctx, const struct gemm
         if (p.slices > k / 256)
             p.slices = k / 256;
     }
-    if (p.dot && k > 4096) {   /* the dot path reads A once per column block: keep a slice in cache */
-        size_t s = cdiv(k, 2048);
-        if (s > p.slices)
-            p.slices = s;
-    }
+    /* The dot path reads all of A once per column block: slices of 2048 keep it in cache. */
+    if (p.dot && k > 4096 && cdiv(k, 2048) > p.slices)
+        p.slices = cdiv(k, 2048);
+    if (p.slices > 1 && p.slices * m * n > SLICE_WORKSPACE_FLOATS)
+        p.slices = SLICE_WORKSPACE_FLOATS / (m * n) > 1 ? SLICE_WORKSPACE_FLOATS / (m * n) : 1;
     if (t->force_slices > 0)
         p.slices = (size_t)t->force_slices < k ? (size_t)t->force_slices : k;
     p.kc = cdiv(k, p.slices);
@@ -239,11 +289,10 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
         size_t global[2] = {cdiv(n, 64), m};
         struct ncl_arg args[] = {NCL_ARG(c), NCL_ARG(slices), NCL_ARG(c),     NCL_ARG(off),  NCL_ARG(LDC),
                                  NCL_ARG(M), NCL_ARG(N),      NCL_ARG(alpha), NCL_ARG(beta)};
-        return run(ctx, st, K_REDUCE, global, 9, args);
+        return run(ctx, st, VAR_WIDE, K_REDUCE, global, 9, args);
     }
 
     struct gemm_plan p = plan_choose(ctx, t, trans_a, trans_b, m, n, k);
-    size_t nr = (size_t)t->nv * t->vw;
 
     /* Where the micro-kernel writes: C itself, or per-slice partial products. */
     cl_mem out = c;
@@ -267,17 +316,16 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
                                  NCL_ARG(LDB), NCL_ARG(out),     NCL_ARG(out_off), NCL_ARG(out_ld),
                                  NCL_ARG(out_slice), NCL_ARG(M), NCL_ARG(N),       NCL_ARG(K),  NCL_ARG(KC),
                                  NCL_ARG(MT),  NCL_ARG(out_alpha), NCL_ARG(out_beta)};
-        NCL_TRY(run(ctx, st, K_DOT, global, 17, args));
+        NCL_TRY(run(ctx, st, VAR_WIDE, K_DOT, global, 17, args));
     } else {
-        /* pack A: [tiles_m][K][MR] */
-        size_t mr = (size_t)t->mr;
+        size_t mr = (size_t)t->mr[p.var], nr = (size_t)t->nv[p.var] * t->vw;
         NCL_TRY(buf_reserve(ctx, &st->pa, p.tiles_m * mr * k, "GEMM packed A"));
         {
             cl_ulong A_OFF = a_off, RS = trans_a ? 1 : lda, KS = trans_a ? lda : 1;
             size_t g[2] = {p.tiles_m, cdiv(k, 64)};
             struct ncl_arg args[] = {NCL_ARG(a), NCL_ARG(A_OFF), NCL_ARG(RS), NCL_ARG(KS),
                                      NCL_ARG(M), NCL_ARG(K),     NCL_ARG(st->pa.mem)};
-            NCL_TRY(run(ctx, st, K_PACK_A, g, 7, args));
+            NCL_TRY(run(ctx, st, p.var, K_PACK_A, g, 7, args));
         }
         cl_mem bsrc = b;
         cl_int packed = p.b_packed;
@@ -287,7 +335,7 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
             size_t g[2] = {p.tiles_n, cdiv(k, 16)};
             struct ncl_arg args[] = {NCL_ARG(b), NCL_ARG(B_OFF), NCL_ARG(KS), NCL_ARG(CS),
                                      NCL_ARG(N), NCL_ARG(K),     NCL_ARG(st->pb.mem)};
-            NCL_TRY(run(ctx, st, K_PACK_B, g, 7, args));
+            NCL_TRY(run(ctx, st, p.var, K_PACK_B, g, 7, args));
             bsrc = st->pb.mem;
         }
         cl_ulong B_OFF = b_off, LDB = ldb;
@@ -295,7 +343,7 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
                                  NCL_ARG(packed),     NCL_ARG(out),      NCL_ARG(out_off), NCL_ARG(out_ld),
                                  NCL_ARG(out_slice),  NCL_ARG(M),        NCL_ARG(N),     NCL_ARG(K),
                                  NCL_ARG(KC),         NCL_ARG(MT),       NCL_ARG(out_alpha), NCL_ARG(out_beta)};
-        NCL_TRY(run(ctx, st, K_TILE, global, 16, args));
+        NCL_TRY(run(ctx, st, p.var, K_TILE, global, 16, args));
     }
 
     if (p.slices > 1) {
@@ -304,7 +352,7 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
         size_t g[2] = {cdiv(n, 64), m};
         struct ncl_arg args[] = {NCL_ARG(st->work.mem), NCL_ARG(S), NCL_ARG(c),    NCL_ARG(off), NCL_ARG(LDC),
                                  NCL_ARG(M),            NCL_ARG(N), NCL_ARG(alpha), NCL_ARG(beta)};
-        NCL_TRY(run(ctx, st, K_REDUCE, g, 9, args));
+        NCL_TRY(run(ctx, st, VAR_WIDE, K_REDUCE, g, 9, args));
     }
     return NCL_OK;
 }

@@ -1,6 +1,8 @@
 /* The one GEMM entry point: chooses the implementation per device and shape. */
 #include <string.h>
 
+#include <clblast_c.h>
+
 #include "gemm-impl.h"
 
 /* The implementation for one GEMM. AUTO: the packed kernels on CPU devices (PoCL; CLBlast's
@@ -37,6 +39,10 @@ enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m
 void ncl_gemm_state_free(struct ncl_ctx *ctx)
 {
     ncl_gemm_packed_state_free(ctx);
+    /* CLBlast's program cache holds every context it served (~4 MB each) until cleared; other
+     * live contexts just recompile on their next GEMM */
+    if (ctx->clblast_used)
+        CLBlastClearCache();
 }
 
 uint64_t ncl_ctx_device_bytes(const struct ncl_ctx *ctx)

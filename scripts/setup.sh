@@ -5,8 +5,10 @@ set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shift || true
+# clang-15 builds the fuzzers (tests/fuzz/run.sh; libFuzzer is in its libclang-common-15-dev); PoCL
+# depends on it anyway, so it costs nothing extra.
 packages="cmake gcc pkg-config ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd zlib1g-dev \
-libcjson-dev librandom123-dev dataset-fashion-mnist"
+libcjson-dev librandom123-dev dataset-fashion-mnist clang-15 ${NINCL_EXTRA_PACKAGES:-}"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -127,6 +127,10 @@ static void test_divergence(void)
     rb_st_write(saved, raw.header, raw.data, raw.data_len);
     rb_st_free(&raw);
     rb_copy(saved, rb_path("diverge.orig"));
+    char opt_from[1100], opt_to[1100];   /* nin-small trains with momentum: its file goes along */
+    snprintf(opt_from, sizeof opt_from, "%s/checkpoint.optimizer.safetensors", ok);
+    snprintf(opt_to, sizeof opt_to, "%s/checkpoint.optimizer.safetensors", div);
+    rb_copy(opt_from, opt_to);
     rb_run("train --resume %s --epochs 3 --progress off --data %s", div, data);
     rb_expect("resume at --lr 1e6", 1, 0, 1,
               NEEDLES("smaller --lr", "The last good checkpoint is", saved, "saved after epoch 1"));

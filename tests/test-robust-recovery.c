@@ -128,7 +128,9 @@ static void expect_clean_folder(const char *dir, int round)
             tmp++;
             continue;
         }
-        CHECK(!strcmp(n, "checkpoint.safetensors") || !strcmp(n, "metrics.csv") || !strcmp(n, "curves.svg"),
+        CHECK(!strcmp(n, "checkpoint.safetensors") || !strcmp(n, "metrics.csv") || !strcmp(n, "curves.svg") ||
+                  !strcmp(n, "checkpoint.optimizer.safetensors") ||
+                  !strcmp(n, "checkpoint.optimizer.safetensors.pending"),
               "kill %d: unexpected file %s/%s", round, dir, n);
     }
     if (d)
