@@ -47,7 +47,7 @@ int cmd_bench(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (!resize)
-        resize = strcmp(model, "nin-small") == 0 ? 28 : 224;
+        resize = ncl_model_input_size(model);
 
     double t0 = now_seconds();
     struct ncl_ctx *ctx = NULL;

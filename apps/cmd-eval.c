@@ -102,7 +102,7 @@ int cmd_eval(int argc, char **argv)
         resize = (int)v;
         resize_from_meta = 1;
     } else if (!resize) {
-        resize = !strcmp(model, "nin-small") ? 28 : 224;
+        resize = ncl_model_input_size(model);
     }
     ncl_st_free(&meta);
 

@@ -674,7 +674,7 @@ int cmd_train(int argc, char **argv)
         run.have_checkpoint = 1;
     } else {
         if (!r.resize)
-            r.resize = strcmp(r.model, "nin-small") == 0 ? 28 : 224;
+            r.resize = ncl_model_input_size(r.model);
         if (out && (rc = check_out_dir(out)) >= 0)
             return rc;
     }

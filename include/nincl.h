@@ -218,6 +218,8 @@ double ncl_graph_layer_flops(const struct ncl_graph *g, int i);
  * Builds and reserves the graph. */
 enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct ncl_shape input,
                                 struct ncl_graph **out);
+/* The input size a model is designed for: 224 for nin, 28 for nin-small. */
+int ncl_model_input_size(const char *model);
 
 
 /* ---- data: Fashion-MNIST / MNIST IDX files (runtime/idx.c) -------------------------------- */

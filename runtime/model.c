@@ -68,3 +68,8 @@ enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct n
     }
     return s;
 }
+
+int ncl_model_input_size(const char *model)
+{
+    return strcmp(model, "nin-small") == 0 ? 28 : 224;
+}
