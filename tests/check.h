@@ -5,6 +5,8 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static int check_passed, check_failed;
 
@@ -41,6 +43,24 @@ static inline int check_close_tol(const char *what, const float *got, const floa
 }
 #define CHECK_CLOSE(what, got, want, n) \
     CHECK(check_close_tol(what, got, want, n, 1e-4, 1e-3) == 0, "%s", what)
+
+/* The nincl binary the CLI-driving tests run: $NINCL_BIN (ctest sets it), else <build>/nincl
+ * beside <build>/tests/<test>. */
+static inline void check_nincl_binary(char *out, size_t cap, const char *argv0)
+{
+    const char *env = getenv("NINCL_BIN");
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    snprintf(out, cap, "%s", argv0);
+    char *slash = strrchr(out, '/');
+    if (slash)
+        slash[1] = 0;
+    else
+        out[0] = 0;
+    strncat(out, "../nincl", cap - strlen(out) - 1);
+}
 
 static inline int check_done(const char *name)
 {

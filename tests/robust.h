@@ -519,18 +519,7 @@ static inline void rb_st_set_meta(struct rb_st_raw *raw, const char *key, const 
 
 static inline void rb_setup(const char *name, const char *argv0)
 {
-    const char *env = getenv("NINCL_BIN");
-    if (env && *env) {
-        snprintf(rb_bin, sizeof rb_bin, "%s", env);
-    } else {   /* <build>/tests/test-x -> <build>/nincl */
-        snprintf(rb_bin, sizeof rb_bin, "%s", argv0);
-        char *slash = strrchr(rb_bin, '/');
-        if (slash)
-            slash[1] = 0;
-        else
-            rb_bin[0] = 0;
-        strncat(rb_bin, "../nincl", sizeof rb_bin - strlen(rb_bin) - 1);
-    }
+    check_nincl_binary(rb_bin, sizeof rb_bin, argv0);
     if (access(rb_bin, X_OK) != 0) {
         fprintf(stderr, "%s: no nincl binary at %s (set NINCL_BIN)\n", name, rb_bin);
         exit(1);

@@ -90,18 +90,7 @@ static void expect_table(const char *args, int batch)
 
 static void find_binary(const char *argv0)
 {
-    const char *env = getenv("NINCL_BIN");
-    if (env && *env) {
-        snprintf(bin, sizeof bin, "%s", env);
-    } else {   /* <build>/tests/test-cli -> <build>/nincl */
-        snprintf(bin, sizeof bin, "%s", argv0);
-        char *slash = strrchr(bin, '/');
-        if (slash)
-            slash[1] = 0;
-        else
-            bin[0] = 0;
-        strncat(bin, "../nincl", sizeof bin - strlen(bin) - 1);
-    }
+    check_nincl_binary(bin, sizeof bin, argv0);
     CHECK(access(bin, X_OK) == 0, "no nincl binary at %s (set NINCL_BIN)", bin);
     CHECK(strchr(bin, '\'') == NULL, "the binary path %s has a quote", bin);
 }
