@@ -89,7 +89,6 @@ struct ncl_graph {
     int momentum_started;           /* the velocity holds a first SGD step */
     int init_kaiming;               /* ncl_graph_init_params: Kaiming-uniform weights, zero biases */
     cl_kernel k_loss, k_sgd, k_fill;
-    cl_kernel k_resize, k_gather_labels;   /* runtime/data.c */
     uint64_t seed;
     uint64_t device_bytes;
     int reserved;

@@ -62,8 +62,6 @@ void ncl_graph_free(struct ncl_graph *g)
     release_kernel(&g->k_loss);
     release_kernel(&g->k_sgd);
     release_kernel(&g->k_fill);
-    release_kernel(&g->k_resize);
-    release_kernel(&g->k_gather_labels);
     ncl_graph_set_profiling(g, 0);
     free(g->host_staging);
     free(g->layers);
