@@ -87,11 +87,17 @@ int cmd_bench(int argc, char **argv)
     double *fwd = calloc((size_t)layers + 1, sizeof *fwd), *bwd = calloc((size_t)layers + 1, sizeof *bwd);
     if (s == NCL_OK && (!fwd || !bwd))
         s = NCL_ERR_NO_MEMORY;
+    struct ncl_kernel_time kt[64];
+    int kernels = 0;
     if (s == NCL_OK) {   /* one more training step with a marker after every layer */
         ncl_graph_set_profiling(g, 1);
+        ncl_ctx_set_kernel_profiling(ctx, 1);
         timed_steps(ctx, g, batch, 1, 1, &s);
         if (s == NCL_OK)
             s = ncl_graph_layer_times(g, fwd, bwd);
+        if (s == NCL_OK)
+            s = ncl_ctx_kernel_times(ctx, kt, 64, &kernels);
+        ncl_ctx_set_kernel_profiling(ctx, 0);
         ncl_graph_set_profiling(g, 0);
     }
     if (s != NCL_OK) {
@@ -123,6 +129,10 @@ int cmd_bench(int argc, char **argv)
                    "\"forward_gflop\": %.3f}",
                    i ? ", " : "", info.name, info.kind, fwd[i], bwd[i], ncl_graph_layer_flops(g, i) * batch * 1e-9);
         }
+        printf("], \"kernels\": [");
+        for (int i = 0; i < kernels; i++)
+            printf("%s{\"name\": \"%s\", \"calls\": %d, \"ms\": %.3f}", i ? ", " : "", kt[i].name, kt[i].calls,
+                   kt[i].ms);
         printf("]}\n");
     } else {
         printf("nincl bench: %s, batch %d, %dx%d, on %s\n", model, batch, resize, resize, device);
@@ -145,6 +155,12 @@ int cmd_bench(int argc, char **argv)
             tb += bwd[i];
         }
         printf("%-6s %-18s %11.2f %11.2f\n", "total", "", tf, tb);
+        printf("\n%-24s %6s %11s %6s\n", "kernel (same step)", "calls", "ms", "share");
+        double tk = 0;
+        for (int i = 0; i < kernels; i++)
+            tk += kt[i].ms;
+        for (int i = 0; i < kernels; i++)
+            printf("%-24s %6d %11.2f %5.1f%%\n", kt[i].name, kt[i].calls, kt[i].ms, 100 * kt[i].ms / tk);
     }
     rc = EXIT_OK;
 done:

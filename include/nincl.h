@@ -209,6 +209,17 @@ enum ncl_status ncl_graph_zero_grads(struct ncl_graph *g);
  * ncl_graph_layer_times gives the last pass's milliseconds per layer (-1 if not run). */
 void ncl_graph_set_profiling(struct ncl_graph *g, int on);
 enum ncl_status ncl_graph_layer_times(struct ncl_graph *g, double *forward_ms, double *backward_ms);
+/* Per-kernel device times (nincl bench), also needing profile = 1: after
+ * ncl_ctx_set_kernel_profiling(ctx, 1) every kernel launch keeps its event; ncl_ctx_kernel_times
+ * waits for the queue, sums the launches since the last call by kernel name (longest first, at
+ * most max names) and forgets them. GEMMs run by CLBlast are not included. */
+struct ncl_kernel_time {
+    const char *name;
+    int calls;
+    double ms;
+};
+void ncl_ctx_set_kernel_profiling(struct ncl_ctx *ctx, int on);
+enum ncl_status ncl_ctx_kernel_times(struct ncl_ctx *ctx, struct ncl_kernel_time *out, int max, int *count);
 /* Forward floating-point operations of layer i per image (2 per multiply-add; 0 if negligible). */
 double ncl_graph_layer_flops(const struct ncl_graph *g, int i);
 

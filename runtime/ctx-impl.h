@@ -29,6 +29,11 @@ struct ncl_ctx {
     int clblast_used;               /* CLBlast keeps compiled programs per context until cleared */
     cl_event in_flight[8];          /* ncl_ctx_throttle: markers of the steps still queued */
     int in_flight_count;
+    struct ncl_kernel_event {       /* runtime/kernel-profile.c */
+        const char *name;           /* a string literal from the launch site */
+        cl_event event;
+    } *kprof;
+    int kprof_count, kprof_cap, kprof_on;
 };
 
 /* "clEnqueueNDRangeKernel failed: CL_OUT_OF_RESOURCES (-5)" */
@@ -55,6 +60,11 @@ struct ncl_arg {
 #define NCL_LOCAL(bytes) ((struct ncl_arg){(bytes), NULL})
 enum ncl_status ncl_enqueue(struct ncl_ctx *ctx, cl_kernel k, const char *name, int dims, const size_t *global,
                             const size_t *local, int nargs, const struct ncl_arg *args);
+
+/* Kernel profiling (runtime/kernel-profile.c): a slot for the launch's event, or NULL when
+ * off; commit keeps it once the launch succeeded. */
+cl_event *ncl_kernel_profile_slot(struct ncl_ctx *ctx, const char *name);
+void ncl_kernel_profile_commit(struct ncl_ctx *ctx, cl_event *slot);
 
 /* Allocates a device buffer; the failure message names what and how many bytes. */
 enum ncl_status ncl_buffer_create(struct ncl_ctx *ctx, size_t bytes, const char *what, cl_mem *out);

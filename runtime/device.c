@@ -328,6 +328,7 @@ void ncl_ctx_free(struct ncl_ctx *ctx)
         clFinish(ctx->queue);
     for (int i = 0; i < ctx->in_flight_count; i++)
         clReleaseEvent(ctx->in_flight[i]);
+    ncl_ctx_set_kernel_profiling(ctx, 0);
     ncl_gemm_state_free(ctx);
     for (int i = 0; i < ctx->program_count; i++)
         clReleaseProgram(ctx->programs[i].program);
@@ -404,10 +405,12 @@ enum ncl_status ncl_enqueue(struct ncl_ctx *ctx, cl_kernel k, const char *name, 
         if (local && local[d])
             g[d] = (g[d] + local[d] - 1) / local[d] * local[d];
     }
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL, NULL);
+    cl_event *event = ncl_kernel_profile_slot(ctx, name);
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL, event);
     if (err != CL_SUCCESS) {
         snprintf(what, sizeof what, "running kernel %s", name);
         return ncl_cl_fail(err, what);
     }
+    ncl_kernel_profile_commit(ctx, event);
     return NCL_OK;
 }

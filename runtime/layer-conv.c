@@ -63,18 +63,20 @@ static enum ncl_status conv_cols(struct ncl_layer *l, int which, int batch, int 
     struct ncl_shape in = l->x->shape, out = l->y->shape;
     int k = l->conv.kernel;
     cl_ulong zero = 0;
-    int K = in.c * k * k, P = out.h * out.w;
+    int K = in.c * k * k;
     struct ncl_arg args[] = {NCL_ARG(l->g->workspace), NCL_ARG(zero), NCL_ARG(batch),  NCL_ARG(n0),
                              NCL_ARG(g),               NCL_ARG(in.c), NCL_ARG(in.h),   NCL_ARG(in.w),
                              NCL_ARG(k),               NCL_ARG(k),    NCL_ARG(l->conv.stride), NCL_ARG(l->conv.pad),
                              NCL_ARG(out.h),           NCL_ARG(out.w), NCL_ARG(act),   NCL_ARG(zero)};
+    /* one work-item per (row of col, image) for im2col, per (input plane, image) for col2im */
+    size_t global[2] = {which == K_IM2COL ? (size_t)K : (size_t)in.c, (size_t)g}, local[2] = {8, 1};
     if (which == K_IM2COL) {
         /* im2col reads the activation and writes the workspace: swap the buffer arguments */
         args[0] = NCL_ARG(act);
         args[14] = NCL_ARG(l->g->workspace);
-        return ncl_launch(layer_ctx(l), l->k[K_IM2COL], "im2col", (size_t)g * P, (size_t)K, 16, args);
+        return ncl_enqueue(layer_ctx(l), l->k[K_IM2COL], "im2col", 2, global, local, 16, args);
     }
-    return ncl_launch(layer_ctx(l), l->k[K_COL2IM], "col2im", (size_t)g * in.h * in.w, (size_t)in.c, 16, args);
+    return ncl_enqueue(layer_ctx(l), l->k[K_COL2IM], "col2im", 2, global, local, 16, args);
 }
 
 static enum ncl_status conv_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
