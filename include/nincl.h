@@ -84,6 +84,8 @@ struct ncl_ctx_params {
     const char *kernel_dir; /* load the kernels (<op>.cl files) from here instead of the embedded copies;
                                NULL: $NINCL_KERNEL_DIR, else embedded */
     const char *gemm;       /* GEMM implementation: "auto" (NULL), "clblast", "packed" */
+    const char *kernels;    /* kernel variants: "cpu" or "gpu"; NULL or "auto": $NINCL_KERNELS, else "cpu"
+                               on CPU devices and "gpu" on the rest (tests run both on one device) */
     int profile;            /* create the queue with profiling enabled (nincl bench) */
 };
 

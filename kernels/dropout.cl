@@ -18,30 +18,37 @@ uint4 philox4x32_10(uint4 c, uint2 k)
     return c;
 }
 
-/* Nonzero when element i is kept: a uniform 24-bit draw in [0, 1) compared with p. */
-int dropout_keep(ulong i, ulong seed, ulong step, float p)
+/* One Philox call gives four 32-bit words: element i takes word i % 4 of the block i / 4.
+ * Nonzero when kept: a uniform 24-bit draw in [0, 1) compared with p. */
+int keep_word(uint w, float p)
 {
-    uint4 r = philox4x32_10((uint4)((uint)i, (uint)(i >> 32), (uint)step, (uint)(step >> 32)),
+    return (float)(w >> 8) * (1.0f / 16777216.0f) >= p;
+}
+
+/* One work-item per block of four elements. backward: the same mask applied to dy. */
+void dropout_block(__global const float *x, __global float *y, int n, float p, ulong seed, ulong step)
+{
+    ulong q = get_global_id(0);
+    int i0 = (int)(q * 4);
+    if (i0 >= n)
+        return;
+    uint4 r = philox4x32_10((uint4)((uint)q, (uint)(q >> 32), (uint)step, (uint)(step >> 32)),
                             (uint2)((uint)seed, (uint)(seed >> 32)));
-    return (float)(r.x >> 8) * (1.0f / 16777216.0f) >= p;
+    uint w[4] = {r.x, r.y, r.z, r.w};
+    for (int j = 0; j < 4 && i0 + j < n; j++)
+        y[i0 + j] = keep_word(w[j], p) ? x[i0 + j] / (1.0f - p) : 0.0f;
 }
 
 __kernel void dropout_forward(__global const float *x, ulong x_off, int n, float p, ulong seed, ulong step,
                               __global float *y, ulong y_off)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
-    y[y_off + i] = dropout_keep((ulong)i, seed, step, p) ? x[x_off + i] / (1.0f - p) : 0.0f;
+    dropout_block(x + x_off, y + y_off, n, p, seed, step);
 }
 
 __kernel void dropout_backward(__global const float *dy, ulong dy_off, int n, float p, ulong seed, ulong step,
                                __global float *dx, ulong dx_off)
 {
-    int i = get_global_id(0);
-    if (i >= n)
-        return;
-    dx[dx_off + i] = dropout_keep((ulong)i, seed, step, p) ? dy[dy_off + i] / (1.0f - p) : 0.0f;
+    dropout_block(dy + dy_off, dx + dx_off, n, p, seed, step);
 }
 
 /* Eval mode (and p = 0) is the identity. */

@@ -23,6 +23,7 @@ struct ncl_ctx {
     char kernel_dir[1024];          /* empty: embedded kernels */
     enum ncl_gemm_impl gemm;
     int profile;
+    int cpu_kernels;                /* ncl_ctx_is_cpu */
     struct ncl_program_entry *programs;
     int program_count, program_cap;
     struct ncl_gemm_state *gemm_state;   /* runtime/gemm.c */
@@ -35,6 +36,10 @@ struct ncl_ctx {
     } *kprof;
     int kprof_count, kprof_cap, kprof_on;
 };
+
+/* Kernels and GEMMs shaped for CPUs (PoCL), else for GPUs: by device type unless
+ * ncl_ctx_params.kernels says otherwise. */
+int ncl_ctx_is_cpu(const struct ncl_ctx *ctx);
 
 /* "clEnqueueNDRangeKernel failed: CL_OUT_OF_RESOURCES (-5)" */
 const char *ncl_cl_error_name(cl_int err);

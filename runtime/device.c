@@ -283,6 +283,13 @@ enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **
         else
             return ncl_fail(NCL_ERR_ARG, "unknown GEMM implementation '%s' (choose auto, clblast or packed)", g);
     }
+    int cpu_kernels = strcmp(st.info.type, "CPU") == 0;
+    const char *kv = env_or(p->kernels, "NINCL_KERNELS");
+    if (kv && strcmp(kv, "auto") != 0) {
+        if (strcmp(kv, "cpu") != 0 && strcmp(kv, "gpu") != 0)
+            return ncl_fail(NCL_ERR_ARG, "unknown kernel variants '%s' (choose auto, cpu or gpu)", kv);
+        cpu_kernels = strcmp(kv, "cpu") == 0;
+    }
 
     struct ncl_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
@@ -291,6 +298,7 @@ enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **
     ctx->device = st.d;
     ctx->info = st.info;
     ctx->gemm = gemm;
+    ctx->cpu_kernels = cpu_kernels;
     ctx->profile = p->profile;
     const char *kdir = env_or(p->kernel_dir, "NINCL_KERNEL_DIR");
     if (kdir) {
@@ -335,6 +343,11 @@ void ncl_ctx_free(struct ncl_ctx *ctx)
     free(ctx->programs);
     ctx_release_cl(ctx);
     free(ctx);
+}
+
+int ncl_ctx_is_cpu(const struct ncl_ctx *ctx)
+{
+    return ctx->cpu_kernels;
 }
 
 const struct ncl_device_info *ncl_ctx_device(const struct ncl_ctx *ctx)

@@ -14,7 +14,7 @@ static enum ncl_gemm_impl gemm_choose(const struct ncl_ctx *ctx, int trans_a, in
     (void)trans_a, (void)trans_b, (void)m, (void)n, (void)k;
     if (ctx->gemm != NCL_GEMM_AUTO)
         return ctx->gemm;
-    return strcmp(ctx->info.type, "CPU") == 0 ? NCL_GEMM_PACKED : NCL_GEMM_CLBLAST;
+    return ncl_ctx_is_cpu(ctx) ? NCL_GEMM_PACKED : NCL_GEMM_CLBLAST;
 }
 
 enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,

@@ -53,7 +53,8 @@ static enum ncl_status conv_create_kernels(struct ncl_layer *l)
         NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "col2im", &l->k[K_COL2IM]));
     }
     NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "bias_act", &l->k[K_BIAS_ACT]));
-    NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "bias_act_backward", &l->k[K_BIAS_ACT_BACKWARD]));
+    NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", ncl_ctx_is_cpu(ctx) ? "bias_act_backward_channel" : "bias_act_backward",
+                              &l->k[K_BIAS_ACT_BACKWARD]));
     return NCL_OK;
 }
 
@@ -118,7 +119,9 @@ static enum ncl_status conv_backward(struct ncl_layer *l, int batch, int need_dx
     int per_channel = (int)cols, relu = l->conv.relu;
     struct ncl_arg args[] = {NCL_ARG(l->dy),  NCL_ARG(zero),        NCL_ARG(l->y->buf), NCL_ARG(zero),
                              NCL_ARG(per_channel), NCL_ARG(grads), NCL_ARG(b_off),     NCL_ARG(relu)};
-    size_t global = 256 * (size_t)out.c, local = 256;
+    /* CPUs: one work-item per channel; GPUs: a work-group of REDUCE_WG per channel */
+    int cpu = ncl_ctx_is_cpu(ctx);
+    size_t global = (cpu ? 1 : 256) * (size_t)out.c, local = cpu ? 1 : 256;
     NCL_TRY(ncl_enqueue(ctx, l->k[K_BIAS_ACT_BACKWARD], "bias_act_backward", 1, &global, &local, 8, args));
 
     if (conv_is_direct(l)) {

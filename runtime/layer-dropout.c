@@ -31,7 +31,7 @@ static enum ncl_status dropout_run(struct ncl_layer *l, int batch, int backward)
     struct ncl_arg args[] = {NCL_ARG(src),  NCL_ARG(zero), NCL_ARG(n),   NCL_ARG(p),
                              NCL_ARG(seed), NCL_ARG(step), NCL_ARG(dst), NCL_ARG(zero)};
     return ncl_launch(layer_ctx(l), l->k[backward ? K_BACKWARD : K_FORWARD],
-                      backward ? "dropout_backward" : "dropout_forward", (size_t)n, 0, 8, args);
+                      backward ? "dropout_backward" : "dropout_forward", ((size_t)n + 3) / 4, 0, 8, args);
 }
 
 static enum ncl_status dropout_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)

@@ -41,7 +41,7 @@ static enum ncl_status maxpool_backward(struct ncl_layer *l, int batch, int need
     struct ncl_arg args[] = {NCL_ARG(l->dy),  NCL_ARG(zero),  NCL_ARG(l->aux),          NCL_ARG(planes),
                              NCL_ARG(in.h),   NCL_ARG(in.w),  NCL_ARG(l->pool_kernel),  NCL_ARG(l->pool_stride),
                              NCL_ARG(out.h),  NCL_ARG(out.w), NCL_ARG(l->dx),           NCL_ARG(zero)};
-    return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", (size_t)in.h * in.w, (size_t)planes, 12,
+    return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", (size_t)planes, (size_t)in.h, 12,
                       args);
 }
 

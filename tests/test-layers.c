@@ -1171,15 +1171,16 @@ int main(void)
     verbose = getenv("NCL_TEST_VERBOSE") != NULL;
     double t0 = now();
     test_philox_reference();
-    /* every test once per GEMM implementation (the CPU default is "packed", GPUs use CLBlast) */
-    static const char *const gemms[] = {"packed", "clblast"};
+    /* every test once per GEMM implementation and kernel variant: the CPU default (packed GEMM,
+     * CPU kernels), then what GPUs run (CLBlast, GPU kernels) */
+    static const char *const gemms[] = {"packed", "clblast"}, *const variants[] = {"cpu", "gpu"};
     for (int gi = 0; gi < 2; gi++) {
-        struct ncl_ctx_params cp = {.gemm = gemms[gi]};
+        struct ncl_ctx_params cp = {.gemm = gemms[gi], .kernels = variants[gi]};
         enum ncl_status s = ncl_ctx_create(&cp, &ctx);
         CHECK(s == NCL_OK, "no OpenCL device: %s", ncl_last_error());
         if (s != NCL_OK)
             break;
-        printf("gemm %s on %s\n", gemms[gi], ncl_ctx_device(ctx)->name);
+        printf("gemm %s, %s kernels, on %s\n", gemms[gi], variants[gi], ncl_ctx_device(ctx)->name);
         fprintf(stderr, "-- gemm %s\n", gemms[gi]);
         if (gi == 0)
             test_input_grad_buffer();

@@ -146,10 +146,12 @@ void ref_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t ou
 
 int ref_dropout_keep(uint64_t i, uint64_t seed, uint64_t step, float p)
 {
-    uint32_t ctr[4] = {(uint32_t)i, (uint32_t)(i >> 32), (uint32_t)step, (uint32_t)(step >> 32)};
+    /* one Philox block per four elements: element i takes word i % 4 of block i / 4 */
+    uint64_t q = i / 4;
+    uint32_t ctr[4] = {(uint32_t)q, (uint32_t)(q >> 32), (uint32_t)step, (uint32_t)(step >> 32)};
     uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)}, r[4];
     ref_philox4x32_10(ctr, key, r);
-    return (double)(r[0] >> 8) * (1.0 / 16777216.0) >= (double)p;
+    return (double)(r[i % 4] >> 8) * (1.0 / 16777216.0) >= (double)p;
 }
 
 void ref_dropout_forward(const float *x, int n, int c, int h, int w, float p, uint64_t seed, uint64_t step, float *y)
