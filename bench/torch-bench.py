@@ -31,6 +31,7 @@ is strict FP32.  The default here is off.
 
 startup_seconds = script start (before `import torch`) until model and data
 are on the device (before warmup): import + device init + model build.
+first_step_seconds = the first (warmup) training step, one-time costs included.
 
 stdout: exactly one JSON object.  stderr: human-readable progress.
 Debian's torch defaults to 1 thread here, so --threads defaults to
@@ -134,10 +135,13 @@ def main():
 
     # ---- training
     net.train()
+    first_step = None
     for i in range(args.warmup):
         t = time.perf_counter()
         loss = train_step()
         sync()
+        if first_step is None:
+            first_step = time.perf_counter() - t
         log("  train warmup %d/%d: %.3f s, loss %.4f"
             % (i + 1, args.warmup, time.perf_counter() - t, loss.item()))
     if cuda:
@@ -202,6 +206,7 @@ def main():
         "train_step_seconds": round(train_s / args.steps, 6),
         "infer_step_seconds": round(infer_s / args.steps, 6),
         "startup_seconds": round(startup, 3),
+        "first_step_seconds": round(first_step, 3) if first_step is not None else None,
         "last_loss": round(last_loss, 6),
         "peak_bytes": int(peak),
         "peak_kind": peak_kind,
