@@ -3,6 +3,62 @@
  * [n0, n0 + g) is W[OC, K] x col[K, g * P] with K = C * KH * KW and P = OH * OW, so im2col
  * writes col rows in the PyTorch weight order (c, ky, kx) and columns (image, oy, ox). */
 
+/* GPU variant of im2col: one work-item per element, so neighbouring work-items write
+ * neighbouring columns (coalesced). */
+__kernel void im2col(__global const float *x, ulong x_off, int batch, int n0, int g, int C, int H, int W,
+                     int KH, int KW, int stride, int pad, int OH, int OW,
+                     __global float *col, ulong col_off)
+{
+    int j = get_global_id(0), kk = get_global_id(1);
+    int P = OH * OW;
+    if (j >= g * P || kk >= C * KH * KW)
+        return;
+    int img = j / P, p = j - img * P;
+    int oy = p / OW, ox = p - oy * OW;
+    int c = kk / (KH * KW), r = kk - c * KH * KW;
+    int ky = r / KW, kx = r - ky * KW;
+    int iy = oy * stride - pad + ky, ix = ox * stride - pad + kx;
+    float v = 0.0f;
+    if (iy >= 0 && iy < H && ix >= 0 && ix < W)
+        v = x[x_off + ((size_t)(c * batch + n0 + img) * H + iy) * W + ix];
+    col[col_off + (size_t)kk * g * P + j] = v;
+}
+
+/* GPU variant of col2im, a gather: each input pixel sums the column entries that read it, so
+ * no two work-items write the same element and the result is deterministic. */
+__kernel void col2im(__global const float *col, ulong col_off, int batch, int n0, int g, int C, int H, int W,
+                     int KH, int KW, int stride, int pad, int OH, int OW,
+                     __global float *dx, ulong dx_off)
+{
+    int i = get_global_id(0), c = get_global_id(1);
+    if (i >= g * H * W || c >= C)
+        return;
+    int img = i / (H * W), r = i - img * H * W;
+    int iy = r / W, ix = r - iy * W;
+    int P = OH * OW;
+    size_t ld = (size_t)g * P;
+    float sum = 0.0f;
+    for (int ky = 0; ky < KH; ky++) {
+        int ty = iy + pad - ky;
+        if (ty < 0 || ty % stride)
+            continue;
+        int oy = ty / stride;
+        if (oy >= OH)
+            continue;
+        for (int kx = 0; kx < KW; kx++) {
+            int tx = ix + pad - kx;
+            if (tx < 0 || tx % stride)
+                continue;
+            int ox = tx / stride;
+            if (ox >= OW)
+                continue;
+            int kk = (c * KH + ky) * KW + kx;
+            sum += col[col_off + kk * ld + (size_t)img * P + oy * OW + ox];
+        }
+    }
+    dx[dx_off + ((size_t)(c * batch + n0 + img) * H + iy) * W + ix] = sum;
+}
+
 /* The output columns ox whose input column ox * stride - pad + kx lies inside [0, W): [*ox0, *ox1). */
 void valid_columns(int kx, int W, int stride, int pad, int OW, int *ox0, int *ox1)
 {
@@ -13,10 +69,10 @@ void valid_columns(int kx, int W, int stride, int pad, int OW, int *ox0, int *ox
     *ox1 = max(b, *ox0);
 }
 
-/* Row kk = (c, ky, kx) of col for image img: one work-item writes the P = OH * OW contiguous
- * values, row by row, so the index arithmetic is paid per row and the copy itself is a plain
- * strided loop (a memcpy when stride is 1). */
-__kernel void im2col(__global const float *x, ulong x_off, int batch, int n0, int g, int C, int H, int W,
+/* CPU variant of im2col: row kk = (c, ky, kx) of col for image img, one work-item writing its
+ * P = OH * OW contiguous values row by row, so the index arithmetic is paid per row and the
+ * copy is a plain strided loop (on PoCL 8x faster than one work-item per element). */
+__kernel void im2col_rows(__global const float *x, ulong x_off, int batch, int n0, int g, int C, int H, int W,
                      int KH, int KW, int stride, int pad, int OH, int OW,
                      __global float *col, ulong col_off)
 {
@@ -34,21 +90,21 @@ __kernel void im2col(__global const float *x, ulong x_off, int batch, int n0, in
         int iy = oy * stride - pad + ky;
         int ox = 0;
         if (iy >= 0 && iy < H) {
-            __global const float *src = plane + iy * W + kx - pad;   /* src[ox * stride] for ox in [ox0, ox1) */
+            int at = iy * W + kx - pad;   /* plane[at + ox * stride], inside the row for ox in [ox0, ox1) */
             for (; ox < ox0; ox++)
                 dst[ox] = 0.0f;
             for (; ox < ox1; ox++)
-                dst[ox] = src[ox * stride];
+                dst[ox] = plane[at + ox * stride];
         }
         for (; ox < OW; ox++)
             dst[ox] = 0.0f;
     }
 }
 
-/* The adjoint of im2col: one work-item owns the input plane (c, img) and adds the column
+/* CPU variant of col2im: one work-item owns the input plane (c, img) and adds the column
  * entries of its KH * KW rows into it in a fixed order, so no two work-items write the same
  * element and the result is deterministic. */
-__kernel void col2im(__global const float *col, ulong col_off, int batch, int n0, int g, int C, int H, int W,
+__kernel void col2im_planes(__global const float *col, ulong col_off, int batch, int n0, int g, int C, int H, int W,
                      int KH, int KW, int stride, int pad, int OH, int OW,
                      __global float *dx, ulong dx_off)
 {
@@ -69,10 +125,10 @@ __kernel void col2im(__global const float *col, ulong col_off, int batch, int n0
                 int iy = oy * stride - pad + ky;
                 if (iy < 0 || iy >= H)
                     continue;
-                __global float *dst = plane + iy * W + kx - pad;
+                int at = iy * W + kx - pad;
                 __global const float *row = src + oy * OW;
                 for (int ox = ox0; ox < ox1; ox++)
-                    dst[ox * stride] += row[ox];
+                    plane[at + ox * stride] += row[ox];
             }
         }
 }
@@ -122,8 +178,8 @@ void bias_act_backward(__global float *dy, ulong dy_off, __global const float *y
         db[db_off + c] += part[0];
 }
 
-/* The same for CPU devices: one work-item per channel streams it with 16-wide vectors (the
- * work-group reduction above runs poorly on PoCL). */
+/* CPU variant of bias_act_backward: one work-item per channel streams it with 16-wide vectors
+ * (the work-group reduction above runs 17x slower on PoCL). */
 __kernel void bias_act_backward_channel(__global float *dy, ulong dy_off, __global const float *y, ulong y_off,
                                         int per_channel, __global float *db, ulong db_off, int relu)
 {

@@ -45,15 +45,18 @@ static enum ncl_status conv_setup(struct ncl_layer *l)
     return NCL_OK;
 }
 
+/* Kernels per device class (ncl_ctx_is_cpu): the CPU variants give each work-item whole rows
+ * or planes, the GPU variants one element each (coalesced); tests run both. */
 static enum ncl_status conv_create_kernels(struct ncl_layer *l)
 {
     struct ncl_ctx *ctx = layer_ctx(l);
+    int cpu = ncl_ctx_is_cpu(ctx);
     if (!conv_is_direct(l)) {
-        NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "im2col", &l->k[K_IM2COL]));
-        NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "col2im", &l->k[K_COL2IM]));
+        NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", cpu ? "im2col_rows" : "im2col", &l->k[K_IM2COL]));
+        NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", cpu ? "col2im_planes" : "col2im", &l->k[K_COL2IM]));
     }
     NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "bias_act", &l->k[K_BIAS_ACT]));
-    NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", ncl_ctx_is_cpu(ctx) ? "bias_act_backward_channel" : "bias_act_backward",
+    NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", cpu ? "bias_act_backward_channel" : "bias_act_backward",
                               &l->k[K_BIAS_ACT_BACKWARD]));
     return NCL_OK;
 }
@@ -61,23 +64,30 @@ static enum ncl_status conv_create_kernels(struct ncl_layer *l)
 /* Runs im2col or col2im for images [n0, n0 + g) of a batch. */
 static enum ncl_status conv_cols(struct ncl_layer *l, int which, int batch, int n0, int g, cl_mem act)
 {
+    struct ncl_ctx *ctx = layer_ctx(l);
     struct ncl_shape in = l->x->shape, out = l->y->shape;
     int k = l->conv.kernel;
     cl_ulong zero = 0;
     int K = in.c * k * k;
+    size_t P = (size_t)out.h * out.w;
     struct ncl_arg args[] = {NCL_ARG(l->g->workspace), NCL_ARG(zero), NCL_ARG(batch),  NCL_ARG(n0),
                              NCL_ARG(g),               NCL_ARG(in.c), NCL_ARG(in.h),   NCL_ARG(in.w),
                              NCL_ARG(k),               NCL_ARG(k),    NCL_ARG(l->conv.stride), NCL_ARG(l->conv.pad),
                              NCL_ARG(out.h),           NCL_ARG(out.w), NCL_ARG(act),   NCL_ARG(zero)};
-    /* one work-item per (row of col, image) for im2col, per (input plane, image) for col2im */
-    size_t global[2] = {which == K_IM2COL ? (size_t)K : (size_t)in.c, (size_t)g}, local[2] = {8, 1};
     if (which == K_IM2COL) {
         /* im2col reads the activation and writes the workspace: swap the buffer arguments */
         args[0] = NCL_ARG(act);
         args[14] = NCL_ARG(l->g->workspace);
-        return ncl_enqueue(layer_ctx(l), l->k[K_IM2COL], "im2col", 2, global, local, 16, args);
     }
-    return ncl_enqueue(layer_ctx(l), l->k[K_COL2IM], "col2im", 2, global, local, 16, args);
+    const char *name = which == K_IM2COL ? "im2col" : "col2im";
+    if (ncl_ctx_is_cpu(ctx)) {   /* (row of col or input plane, image) */
+        size_t global[2] = {which == K_IM2COL ? (size_t)K : (size_t)in.c, (size_t)g}, local[2] = {8, 1};
+        return ncl_enqueue(ctx, l->k[which], name, 2, global, local, 16, args);
+    }
+    /* GPU: (column, row of col) or (input pixel, input channel) */
+    if (which == K_IM2COL)
+        return ncl_launch(ctx, l->k[which], name, (size_t)g * P, (size_t)K, 16, args);
+    return ncl_launch(ctx, l->k[which], name, (size_t)g * in.h * in.w, (size_t)in.c, 16, args);
 }
 
 static enum ncl_status conv_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
@@ -119,7 +129,7 @@ static enum ncl_status conv_backward(struct ncl_layer *l, int batch, int need_dx
     int per_channel = (int)cols, relu = l->conv.relu;
     struct ncl_arg args[] = {NCL_ARG(l->dy),  NCL_ARG(zero),        NCL_ARG(l->y->buf), NCL_ARG(zero),
                              NCL_ARG(per_channel), NCL_ARG(grads), NCL_ARG(b_off),     NCL_ARG(relu)};
-    /* CPUs: one work-item per channel; GPUs: a work-group of REDUCE_WG per channel */
+    /* CPU variant: one work-item per channel; GPU: a work-group of REDUCE_WG per channel */
     int cpu = ncl_ctx_is_cpu(ctx);
     size_t global = (cpu ? 1 : 256) * (size_t)out.c, local = cpu ? 1 : 256;
     NCL_TRY(ncl_enqueue(ctx, l->k[K_BIAS_ACT_BACKWARD], "bias_act_backward", 1, &global, &local, 8, args));

@@ -16,7 +16,10 @@ static enum ncl_status maxpool_setup(struct ncl_layer *l)
 static enum ncl_status maxpool_create_kernels(struct ncl_layer *l)
 {
     NCL_TRY(ncl_kernel_create(layer_ctx(l), "pool.cl", "", "maxpool_forward", &l->k[K_FORWARD]));
-    return ncl_kernel_create(layer_ctx(l), "pool.cl", "", "maxpool_backward", &l->k[K_BACKWARD]);
+    /* the CPU variant gives each work-item an input row, the GPU one an element */
+    return ncl_kernel_create(layer_ctx(l), "pool.cl", "",
+                             ncl_ctx_is_cpu(layer_ctx(l)) ? "maxpool_backward_rows" : "maxpool_backward",
+                             &l->k[K_BACKWARD]);
 }
 
 static enum ncl_status maxpool_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
@@ -41,7 +44,9 @@ static enum ncl_status maxpool_backward(struct ncl_layer *l, int batch, int need
     struct ncl_arg args[] = {NCL_ARG(l->dy),  NCL_ARG(zero),  NCL_ARG(l->aux),          NCL_ARG(planes),
                              NCL_ARG(in.h),   NCL_ARG(in.w),  NCL_ARG(l->pool_kernel),  NCL_ARG(l->pool_stride),
                              NCL_ARG(out.h),  NCL_ARG(out.w), NCL_ARG(l->dx),           NCL_ARG(zero)};
-    return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", (size_t)planes, (size_t)in.h, 12,
+    if (ncl_ctx_is_cpu(layer_ctx(l)))
+        return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", (size_t)planes, (size_t)in.h, 12, args);
+    return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", (size_t)in.h * in.w, (size_t)planes, 12,
                       args);
 }
 
