@@ -28,6 +28,7 @@ struct ncl_ctx {
     int program_count, program_cap;
     struct ncl_gemm_state *gemm_state;   /* runtime/gemm.c */
     int clblast_used;               /* CLBlast keeps compiled programs per context until cleared */
+    int split_k, split_k_read;      /* NINCL_GEMM_SPLITK, read at the first CLBlast GEMM (gemm-clblast.c) */
     cl_event in_flight[8];          /* ncl_ctx_throttle: markers of the steps still queued */
     int in_flight_count;
     struct ncl_kernel_event {       /* runtime/kernel-profile.c */

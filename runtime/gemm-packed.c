@@ -7,7 +7,8 @@
  * Either splits K into slices summed by gemm_reduce when the tiles alone are too few for the
  * device's cores or (dot path) K is too long for A to stay in cache.
  * Packing buffers and the slice workspace are allocated on first use and grow only when a larger
- * GEMM arrives, so a training step after the first allocates nothing.
+ * GEMM arrives, so a training step after the first allocates nothing. The slice workspace and
+ * gemm_reduce also serve CLBlast's split K (gemm-impl.h).
  *
  * Tuning (kernel work only): NINCL_GEMM_PACKED="mr=8,nv=3,vw=16,kb=512,dr=4,dc=5" sets the
  * register tiles; "path=outer|dot", "slices=N" and "packb=1" force a plan for every GEMM.
@@ -198,9 +199,6 @@ struct gemm_plan {
     size_t slices, kc;     /* K slices of kc values */
 };
 
-/* Slice workspace bound (floats): past it, fewer and longer slices. */
-#define SLICE_WORKSPACE_FLOATS ((size_t)16 << 20)
-
 /* The one place that decides the plan from the shape; a per-shape table can replace it.
  * Measured on NiN's shapes (tests/test-gemm.c, NINCL_GEMM_BENCH): the dot path wins every
  * weight gradient (A B^T, K = batch pixels), the narrow tile the short-K products. */
@@ -242,8 +240,8 @@ static struct gemm_plan plan_choose(const struct ncl_ctx *ctx, const struct gemm
      * (measured: 2048 pays more in partial sums, 8192 more in cache misses). */
     if (p.dot && k > 8192 && cdiv(k, 4096) > p.slices)
         p.slices = cdiv(k, 4096);
-    if (p.slices > 1 && p.slices * m * n > SLICE_WORKSPACE_FLOATS)
-        p.slices = SLICE_WORKSPACE_FLOATS / (m * n) > 1 ? SLICE_WORKSPACE_FLOATS / (m * n) : 1;
+    if (p.slices > 1 && p.slices * m * n > NCL_GEMM_SLICE_WORKSPACE_FLOATS)
+        p.slices = NCL_GEMM_SLICE_WORKSPACE_FLOATS / (m * n) > 1 ? NCL_GEMM_SLICE_WORKSPACE_FLOATS / (m * n) : 1;
     if (t->force_slices > 0)
         p.slices = (size_t)t->force_slices < k ? (size_t)t->force_slices : k;
     p.kc = cdiv(k, p.slices);
@@ -265,16 +263,9 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
     NCL_TRY(state_get(ctx, &st));
     const struct gemm_tune *t = &st->t;
     cl_int M = (cl_int)m, N = (cl_int)n, K = (cl_int)k;
-    cl_ulong LDC = ldc;
 
-    if (k == 0) {   /* C = beta * C: a reduction over no slices */
-        cl_int slices = 0;
-        cl_ulong off = c_off;
-        size_t global[2] = {cdiv(n, 64), m};
-        struct ncl_arg args[] = {NCL_ARG(c), NCL_ARG(slices), NCL_ARG(c),     NCL_ARG(off),  NCL_ARG(LDC),
-                                 NCL_ARG(M), NCL_ARG(N),      NCL_ARG(alpha), NCL_ARG(beta)};
-        return run(ctx, st, VAR_WIDE, K_REDUCE, global, 9, args);
-    }
+    if (k == 0)   /* C = beta * C: a reduction over no slices */
+        return ncl_gemm_reduce(ctx, c, 0, m, n, alpha, beta, c, c_off, ldc);
 
     struct gemm_plan p = plan_choose(ctx, t, trans_a, trans_b, m, n, k);
 
@@ -283,8 +274,7 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
     cl_ulong out_off = c_off, out_ld = ldc, out_slice = 0;
     float out_alpha = alpha, out_beta = beta;
     if (p.slices > 1) {
-        NCL_TRY(buf_reserve(ctx, &st->work, p.slices * m * n, "GEMM slice workspace"));
-        out = st->work.mem;
+        NCL_TRY(ncl_gemm_slice_workspace(ctx, p.slices * m * n, &out));
         out_off = 0;
         out_ld = n;
         out_slice = (cl_ulong)m * n;
@@ -330,15 +320,38 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
         NCL_TRY(run(ctx, st, p.var, K_TILE, global, 16, args));
     }
 
-    if (p.slices > 1) {
-        cl_int S = (cl_int)p.slices;
-        cl_ulong off = c_off;
-        size_t g[2] = {cdiv(n, 64), m};
-        struct ncl_arg args[] = {NCL_ARG(st->work.mem), NCL_ARG(S), NCL_ARG(c),    NCL_ARG(off), NCL_ARG(LDC),
-                                 NCL_ARG(M),            NCL_ARG(N), NCL_ARG(alpha), NCL_ARG(beta)};
-        NCL_TRY(run(ctx, st, VAR_WIDE, K_REDUCE, g, 9, args));
-    }
+    if (p.slices > 1)
+        NCL_TRY(ncl_gemm_reduce(ctx, out, p.slices, m, n, alpha, beta, c, c_off, ldc));
     return NCL_OK;
+}
+
+enum ncl_status ncl_gemm_slice_workspace(struct ncl_ctx *ctx, size_t floats, cl_mem *out)
+{
+    struct ncl_gemm_state *st = NULL;
+    NCL_TRY(state_get(ctx, &st));
+    NCL_TRY(buf_reserve(ctx, &st->work, floats, "GEMM slice workspace"));
+    *out = st->work.mem;
+    return NCL_OK;
+}
+
+enum ncl_status ncl_gemm_reduce(struct ncl_ctx *ctx, cl_mem work, size_t slices, size_t m, size_t n, float alpha,
+                                float beta, cl_mem c, size_t c_off, size_t ldc)
+{
+    struct ncl_gemm_state *st = NULL;
+    NCL_TRY(state_get(ctx, &st));
+    cl_kernel kernel;
+    NCL_TRY(kernel_get(ctx, st, VAR_WIDE, K_REDUCE, &kernel));
+    cl_int S = (cl_int)slices, M = (cl_int)m, N = (cl_int)n;
+    cl_ulong off = c_off, LDC = ldc;
+    size_t global[2] = {cdiv(n, 64), m};
+    struct ncl_arg args[] = {NCL_ARG(work), NCL_ARG(S), NCL_ARG(c),     NCL_ARG(off), NCL_ARG(LDC),
+                             NCL_ARG(M),    NCL_ARG(N), NCL_ARG(alpha), NCL_ARG(beta)};
+    /* Local size 1 compiles each work-item as plain vector code on a CPU (as for the other
+     * kernels here); a GPU (CLBlast's split K) would run one lane per work-group, so there the
+     * driver chooses: the kernel checks its bounds and shares nothing between work-items. */
+    static const size_t one[2] = {1, 1};
+    int cpu = strcmp(ctx->info.type, "CPU") == 0;
+    return ncl_enqueue(ctx, kernel, kernel_names[K_REDUCE], 2, global, cpu ? one : NULL, 9, args);
 }
 
 uint64_t ncl_gemm_packed_device_bytes(const struct ncl_ctx *ctx)

@@ -7,7 +7,8 @@
 
 /* The implementation for one GEMM. AUTO: the packed kernels on CPU devices (PoCL; CLBlast's
  * default parameters reach only a few percent of a CPU's peak), CLBlast elsewhere (it is tuned
- * for GPUs). The one place to put a per-shape tuning table. */
+ * for GPUs). The one place to put a per-shape tuning table. (CLBlast's NT products may also run
+ * with K split: NINCL_GEMM_SPLITK, gemm-clblast.c.) */
 static enum ncl_gemm_impl gemm_choose(const struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n,
                                       size_t k)
 {
@@ -38,7 +39,7 @@ enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m
 
 void ncl_gemm_state_free(struct ncl_ctx *ctx)
 {
-    ncl_gemm_packed_state_free(ctx);
+    ncl_gemm_packed_state_free(ctx);   /* with the slice workspace CLBlast's split K shares */
     /* CLBlast's program cache holds every context it served (~4 MB each) until cleared; other
      * live contexts just recompile on their next GEMM */
     if (ctx->clblast_used)
@@ -47,5 +48,5 @@ void ncl_gemm_state_free(struct ncl_ctx *ctx)
 
 uint64_t ncl_ctx_device_bytes(const struct ncl_ctx *ctx)
 {
-    return ncl_gemm_packed_device_bytes(ctx);
+    return ncl_gemm_packed_device_bytes(ctx);   /* CLBlast's own temporaries are not seen */
 }

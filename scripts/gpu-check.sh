@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One GPU run, as ../shared/gpu.md describes: OpenCL from packages brought in .gpu/, then
-# devices, nincl bench at batch 128 and 256, PyTorch on the same GPU (TF32 off and on), and
-# the full d2l recipe. Every log goes into OUTDIR as it is written, so a run cut short still
-# leaves what it did.
+# devices, nincl bench at batch 128 and 256 (again with CLBlast's split K, NINCL_GEMM_SPLITK=1,
+# logged to bench-splitk-bB.log), PyTorch on the same GPU (TF32 off and on), and the full d2l
+# recipe. Every log goes into OUTDIR as it is written, so a run cut short still leaves what it
+# did.
 #
 #   scripts/gpu-check.sh OUTDIR            the full check
 #   GPU_CHECK_SHORT=1 scripts/gpu-check.sh OUTDIR   a few-minute rehearsal (PoCL here)
@@ -61,6 +62,11 @@ for b in $batches; do
     "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 2>&1 | tee -a "$log"
     "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 --json \
         >> "$out/bench.jsonl" 2>>"$log"
+    # split K on the weight-gradient GEMMs (runtime/gemm-clblast.c), opt-in until measured: the
+    # same bench beside the one above; its own file, so bench.jsonl stays one nincl row a batch
+    say "nincl bench batch $b, NINCL_GEMM_SPLITK=1"
+    NINCL_GEMM_SPLITK=1 "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps \
+        --warmup 1 2>&1 | tee "$out/bench-splitk-b$b.log"
     for tf32 in off on; do
         [ "$torch" = 1 ] || continue
         [ "$torch_dev" = cpu ] && [ $tf32 = on ] && continue

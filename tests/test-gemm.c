@@ -1,22 +1,23 @@
 /* ncl_gemm against a naive double-accumulation reference, for every implementation (CLBlast, the
- * packed CPU kernels with their default plan, and the packed kernels forced onto their other
- * plans and tiles through NINCL_GEMM_PACKED): all four transpose combinations, alpha/beta
- * (beta = 0 over a NaN-filled C must not read C; beta = 1 accumulates), nonzero offsets and
- * leading dimensions wider than the matrix (the gaps hold NaN in A and B, which must never be
- * used, and a sentinel in C, which must never be written), awkward sizes and NiN-like shapes.
+ * packed CPU kernels with their default plan, the packed kernels forced onto their other plans
+ * and tiles through NINCL_GEMM_PACKED, and CLBlast with K split by NINCL_GEMM_SPLITK, forced and
+ * by its policy, whose plan and bad values are checked too): all four transpose combinations,
+ * alpha/beta (beta = 0 over a NaN-filled C must not read C; beta = 1 accumulates), nonzero offsets
+ * and leading dimensions wider than the matrix (the gaps hold NaN in A and B, which must never
+ * be used, and a sentinel in C, which must never be written), awkward sizes and NiN-like shapes.
  *
  * Tolerance: |got - want| <= 1e-4, or <= 1e-3 * max(|want|, scale) with
  * scale = |alpha| sqrt(sum_k (a_ik b_kj)^2) + |beta c_ij|. A float sum of K terms rounds with an
  * error that grows with its terms, about eps * sqrt(K) * scale for any order of summation
  * (blocked, sliced over K, FMA), not with the result: where the terms cancel, |want| alone
- * would ask for more than float can give. For the largest K here (12000) the expected error is
- * ~1e-5 * scale, well inside 1e-3 * scale, while a lost or doubled k term (about
+ * would ask for more than float can give. For the largest K here (20000) the expected error is
+ * ~2e-5 * scale, well inside 1e-3 * scale, while a lost or doubled k term (about
  * scale / sqrt(K) >= 7e-3 * scale) or a wrong slice still fails.
  *
  * NINCL_GEMM_BENCH=1 instead times CLBlast and the packed kernels on NiN's GEMM shapes at
  * batch 128 (forward, weight gradient, input gradient) and prints GFLOP/s. */
 #include "check.h"
-#include "ctx-impl.h"
+#include "gemm-impl.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -163,6 +164,7 @@ static double now(void)
 
 static void run_tests(void)
 {
+    unsetenv("NINCL_GEMM_SPLITK");   /* "clblast" is one CLBlastSgemm; run_split_k_tests splits */
     for (size_t ii = 0; ii < sizeof impls / sizeof impls[0]; ii++) {
         const struct impl *im = &impls[ii];
         if (im->tune)
@@ -206,6 +208,113 @@ static void run_tests(void)
         ncl_ctx_free(ctx);
     }
     unsetenv("NINCL_GEMM_PACKED");
+}
+
+/* A context for CLBlast with NINCL_GEMM_SPLITK set while it is created and read (at its first
+ * GEMM, here ncl_gemm_clblast_slices); NULL (and a failed check) if it cannot be made. */
+static struct ncl_ctx *split_ctx(const char *splitk)
+{
+    setenv("NINCL_GEMM_SPLITK", splitk, 1);
+    struct ncl_ctx *ctx = NULL;
+    struct ncl_ctx_params p = {.gemm = "clblast"};
+    enum ncl_status s = ncl_ctx_create(&p, &ctx);
+    CHECK(s == NCL_OK, "ncl_ctx_create(clblast, NINCL_GEMM_SPLITK=%s): %s", splitk, ncl_last_error());
+    size_t slices = 0;
+    if (s == NCL_OK) {
+        s = ncl_gemm_clblast_slices(ctx, 0, 1, 1, 1, 1, &slices);
+        CHECK(s == NCL_OK, "NINCL_GEMM_SPLITK=%s refused: %s", splitk, ncl_last_error());
+    }
+    unsetenv("NINCL_GEMM_SPLITK");
+    if (s != NCL_OK && ctx) {
+        ncl_ctx_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
+}
+
+static size_t split_slices(struct ncl_ctx *ctx, int ta, int tb, size_t m, size_t n, size_t k)
+{
+    size_t slices = 0;
+    enum ncl_status s = ncl_gemm_clblast_slices(ctx, ta, tb, m, n, k, &slices);
+    CHECK(s == NCL_OK, "ncl_gemm_clblast_slices: %s", ncl_last_error());
+    return slices;
+}
+
+/* CLBlast's split K: the plan (which GEMMs split, into how many partial products), the products
+ * against the reference (remainder slices, alpha, beta 0 over NaN, beta != 0, offsets, padded
+ * ld), the workspace, and NINCL_GEMM_SPLITK's bad values. */
+static void run_split_k_tests(void)
+{
+    double t0 = now();
+    int failed_before = check_failed;
+    const char *name = "clblast(NINCL_GEMM_SPLITK=4)";
+    struct ncl_ctx *ctx = split_ctx("4");
+    if (ctx) {
+        /* K = 3001 in 4: three slices of 751 in the batched call and a remainder of 748 */
+        CHECK(split_slices(ctx, 0, 1, 7, 5, 3001) == 4, "%s: 7x5x3001 not in 4 slices", name);
+        CHECK(split_slices(ctx, 0, 1, 3, 4, 3) == 3, "%s: K = 3 not in 3 slices of one", name);
+        CHECK(split_slices(ctx, 0, 0, 7, 5, 3001) == 1 && split_slices(ctx, 1, 1, 7, 5, 3001) == 1 &&
+                  split_slices(ctx, 1, 0, 7, 5, 3001) == 1, "%s: a product other than NT split", name);
+        /* the workspace bound (16M floats): 2048 x 4096 fits 2 slots, 4096 x 4096 none */
+        CHECK(split_slices(ctx, 0, 1, 2048, 4096, 100) == 2, "%s: 2048x4096 not in 2 slices", name);
+        CHECK(split_slices(ctx, 0, 1, 4096, 4096, 100) == 1, "%s: 4096x4096 split past the workspace", name);
+        gemm_case(ctx, name, 0, 1, 7, 5, 3001, 1.0f, 0.0f, 1);     /* NaN C, not read */
+        gemm_case(ctx, name, 0, 1, 7, 5, 3001, 1.0f, 1.0f, 0);     /* accumulate */
+        gemm_case(ctx, name, 0, 1, 7, 5, 3001, -1.5f, 0.25f, 1);
+        gemm_case(ctx, name, 0, 1, 13, 65, 2000, 0.5f, 0.0f, 1);   /* 4 equal slices, no remainder */
+        gemm_case(ctx, name, 0, 1, 3, 4, 3, 2.0f, -1.0f, 1);       /* slices of one value */
+        gemm_case(ctx, name, 0, 1, 40, 121, 5832, -1.5f, 0.25f, 1);
+        /* the other products are not split, and still right */
+        for (int t = 0; t < 3; t++)
+            gemm_case(ctx, name, t >> 1, !(t & 1), 7, 5, 3001, -1.5f, 0.25f, 1);
+        CHECK(ncl_ctx_device_bytes(ctx) >= 40 * 121 * 4 * sizeof(float),
+              "%s: the slice workspace (%llu bytes) holds fewer than 4 slices of 40x121", name,
+              (unsigned long long)ncl_ctx_device_bytes(ctx));
+        ncl_ctx_free(ctx);
+    }
+
+    name = "clblast(NINCL_GEMM_SPLITK=1)";
+    ctx = split_ctx("1");
+    if (ctx) {
+        /* a small output, K >= 64 * its larger side: slices of >= 1024 values, at most 64 */
+        CHECK(split_slices(ctx, 0, 1, 96, 96, 20000) == 19, "%s: 96x96x20000 not in 19 slices", name);
+        CHECK(split_slices(ctx, 0, 1, 96, 121, 373248) == 64, "%s: 96x121x373248 not in 64 slices", name);
+        CHECK(split_slices(ctx, 0, 1, 256, 256, 86528) == 64, "%s: 256x256x86528 not in 64 slices", name);
+        CHECK(split_slices(ctx, 0, 1, 96, 96, 6000) == 1, "%s: K < 64 * 96 split", name);
+        CHECK(split_slices(ctx, 0, 1, 600, 500, 1000000) == 1, "%s: an output over 512 x 512 split", name);
+        CHECK(split_slices(ctx, 0, 0, 96, 96, 20000) == 1 && split_slices(ctx, 1, 0, 96, 96, 20000) == 1,
+              "%s: a product other than NT split", name);
+        CHECK(ncl_ctx_device_bytes(ctx) == 0, "%s: workspace allocated before any split GEMM", name);
+        gemm_case(ctx, name, 0, 1, 96, 96, 20000, -1.5f, 0.25f, 1);
+        gemm_case(ctx, name, 0, 1, 96, 96, 20000, 1.0f, 0.0f, 0);
+        CHECK(ncl_ctx_device_bytes(ctx) >= 19 * 96 * 96 * sizeof(float),
+              "%s: the slice workspace (%llu bytes) holds fewer than 19 slices of 96x96", name,
+              (unsigned long long)ncl_ctx_device_bytes(ctx));
+        ncl_ctx_free(ctx);
+    }
+
+    ctx = split_ctx("0");
+    if (ctx) {
+        CHECK(split_slices(ctx, 0, 1, 96, 96, 20000) == 1, "NINCL_GEMM_SPLITK=0 split");
+        ncl_ctx_free(ctx);
+    }
+
+    /* bad values: every GEMM fails with a message naming the variable, none runs unsplit */
+    static const char *const bad[] = {"2x", "-1", "+3", " 1", "4097", "99999999999999999999", "on"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct ncl_ctx_params p = {.gemm = "clblast"};
+        setenv("NINCL_GEMM_SPLITK", bad[i], 1);
+        if (ncl_ctx_create(&p, &ctx) != NCL_OK) {
+            CHECK(0, "ncl_ctx_create(clblast): %s", ncl_last_error());
+            continue;
+        }
+        enum ncl_status s = ncl_gemm(ctx, 0, 1, 4, 4, 4, 1.0f, NULL, 0, 4, NULL, 0, 4, 0.0f, NULL, 0, 4);
+        CHECK(s == NCL_ERR_ARG && strstr(ncl_last_error(), "NINCL_GEMM_SPLITK"),
+              "NINCL_GEMM_SPLITK='%s' accepted (status %d: %s)", bad[i], (int)s, ncl_last_error());
+        ncl_ctx_free(ctx);
+    }
+    unsetenv("NINCL_GEMM_SPLITK");
+    printf("%-36s %s (%.1f s)\n", "clblast split K", check_failed == failed_before ? "ok" : "FAILED", now() - t0);
 }
 
 /* ---- NINCL_GEMM_BENCH ------------------------------------------------------------------ */
@@ -319,6 +428,7 @@ int main(void)
         return run_bench();
     double t0 = now();
     run_tests();
+    run_split_k_tests();
     printf("(%.1f s)\n", now() - t0);
     return check_done("test-gemm");
 }
