@@ -133,14 +133,14 @@ __kernel void col2im_planes(__global const float *col, ulong col_off, int batch,
         }
 }
 
-/* y[c, i] = relu?(y[c, i] + b[c]) over i in [0, per_channel). */
-__kernel void bias_act(__global float *y, ulong y_off, int per_channel, int C,
+/* y[c * ld + i] = relu?(y[c * ld + i] + b[c]) over i in [0, n), channels c < C (y from y_off). */
+__kernel void bias_act(__global float *y, ulong y_off, int n, ulong ld, int C,
                        __global const float *b, ulong b_off, int relu)
 {
     int i = get_global_id(0), c = get_global_id(1);
-    if (i >= per_channel || c >= C)
+    if (i >= n || c >= C)
         return;
-    size_t at = y_off + (size_t)c * per_channel + i;
+    size_t at = y_off + (size_t)c * ld + i;
     float v = y[at] + b[b_off + c];
     y[at] = relu ? fmax(v, 0.0f) : v;
 }

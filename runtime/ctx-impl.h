@@ -81,6 +81,18 @@ enum ncl_status ncl_buffer_create(struct ncl_ctx *ctx, size_t bytes, const char 
 enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                          cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c,
                          size_t c_off, size_t ldc);
+/* The same with an epilogue to fold into C's store: C[i][j] = relu?(C[i][j] + bias[bias_off + i]).
+ * *applied tells whether the implementation fused it (the packed GEMM without K slices does);
+ * when not, C holds the plain product and the caller applies the epilogue. */
+struct ncl_gemm_epilogue {
+    cl_mem bias;
+    size_t bias_off;
+    int relu;
+};
+enum ncl_status ncl_gemm_fused(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                               float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
+                               float beta, cl_mem c, size_t c_off, size_t ldc, const struct ncl_gemm_epilogue *ep,
+                               int *applied);
 enum ncl_status ncl_gemm_clblast(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                                  float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
                                  float beta, cl_mem c, size_t c_off, size_t ldc);

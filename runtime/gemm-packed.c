@@ -251,8 +251,11 @@ static struct gemm_plan plan_choose(const struct ncl_ctx *ctx, const struct gemm
 
 enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                                 float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
-                                float beta, cl_mem c, size_t c_off, size_t ldc)
+                                float beta, cl_mem c, size_t c_off, size_t ldc, const struct ncl_gemm_epilogue *ep,
+                                int *ep_applied)
 {
+    if (ep_applied)
+        *ep_applied = 0;
     if (m == 0 || n == 0)
         return NCL_OK;
     if (lda < (trans_a ? m : k) || ldb < (trans_b ? k : n) || ldc < n || m > INT32_MAX || n > INT32_MAX ||
@@ -312,12 +315,18 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
             NCL_TRY(run(ctx, st, p.var, K_PACK_B, g, 7, args));
             bsrc = st->pb.mem;
         }
-        cl_ulong B_OFF = b_off, LDB = ldb;
+        /* the epilogue rides on the tile's last store; with K slices the reduction would need it */
+        cl_int epi = ep && p.slices == 1 ? (ep->relu ? 2 : 1) : 0;
+        cl_mem bias = epi ? ep->bias : out;   /* any valid buffer when unused */
+        cl_ulong B_OFF = b_off, LDB = ldb, BIAS_OFF = epi ? ep->bias_off : 0;
         struct ncl_arg args[] = {NCL_ARG(st->pa.mem), NCL_ARG(bsrc),     NCL_ARG(B_OFF), NCL_ARG(LDB),
                                  NCL_ARG(packed),     NCL_ARG(out),      NCL_ARG(out_off), NCL_ARG(out_ld),
                                  NCL_ARG(out_slice),  NCL_ARG(M),        NCL_ARG(N),     NCL_ARG(K),
-                                 NCL_ARG(KC),         NCL_ARG(MT),       NCL_ARG(out_alpha), NCL_ARG(out_beta)};
-        NCL_TRY(run(ctx, st, p.var, K_TILE, global, 16, args));
+                                 NCL_ARG(KC),         NCL_ARG(MT),       NCL_ARG(out_alpha), NCL_ARG(out_beta),
+                                 NCL_ARG(bias),       NCL_ARG(BIAS_OFF), NCL_ARG(epi)};
+        NCL_TRY(run(ctx, st, p.var, K_TILE, global, 19, args));
+        if (ep_applied)
+            *ep_applied = epi != 0;
     }
 
     if (p.slices > 1)
@@ -350,8 +359,7 @@ enum ncl_status ncl_gemm_reduce(struct ncl_ctx *ctx, cl_mem work, size_t slices,
      * kernels here); a GPU (CLBlast's split K) would run one lane per work-group, so there the
      * driver chooses: the kernel checks its bounds and shares nothing between work-items. */
     static const size_t one[2] = {1, 1};
-    int cpu = strcmp(ctx->info.type, "CPU") == 0;
-    return ncl_enqueue(ctx, kernel, kernel_names[K_REDUCE], 2, global, cpu ? one : NULL, 9, args);
+    return ncl_enqueue(ctx, kernel, kernel_names[K_REDUCE], 2, global, ncl_ctx_is_cpu(ctx) ? one : NULL, 9, args);
 }
 
 uint64_t ncl_gemm_packed_device_bytes(const struct ncl_ctx *ctx)

@@ -18,23 +18,28 @@ static enum ncl_gemm_impl gemm_choose(const struct ncl_ctx *ctx, int trans_a, in
     return ncl_ctx_is_cpu(ctx) ? NCL_GEMM_PACKED : NCL_GEMM_CLBLAST;
 }
 
+enum ncl_status ncl_gemm_fused(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
+                               float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
+                               float beta, cl_mem c, size_t c_off, size_t ldc, const struct ncl_gemm_epilogue *ep,
+                               int *applied)
+{
+    if (applied)
+        *applied = 0;
+    if (m == 0 || n == 0)
+        return NCL_OK;
+    /* k == 0 is C = beta * C: CLBlast refuses it, the packed path scales C */
+    if (k == 0 || gemm_choose(ctx, trans_a, trans_b, m, n, k) == NCL_GEMM_PACKED)
+        return ncl_gemm_packed(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
+                               ldc, ep, applied);
+    return ncl_gemm_clblast(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc);
+}
+
 enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                          cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c,
                          size_t c_off, size_t ldc)
 {
-    if (m == 0 || n == 0)
-        return NCL_OK;
-    if (k == 0)   /* C = beta * C: CLBlast refuses k = 0, the packed path scales C */
-        return ncl_gemm_packed(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
-                               ldc);
-    switch (gemm_choose(ctx, trans_a, trans_b, m, n, k)) {
-    case NCL_GEMM_PACKED:
-        return ncl_gemm_packed(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
-                               ldc);
-    default:
-        return ncl_gemm_clblast(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
-                                ldc);
-    }
+    return ncl_gemm_fused(ctx, trans_a, trans_b, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc,
+                          NULL, NULL);
 }
 
 void ncl_gemm_state_free(struct ncl_ctx *ctx)

@@ -90,30 +90,44 @@ static enum ncl_status conv_cols(struct ncl_layer *l, int which, int batch, int 
     return ncl_launch(ctx, l->k[which], name, (size_t)g * in.h * in.w, (size_t)in.c, 16, args);
 }
 
-static enum ncl_status conv_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
+/* y[c][first + i] = relu?(y[c][first + i] + bias[c]) for i < count, rows of ld floats. */
+static enum ncl_status conv_bias_act(struct ncl_layer *l, size_t first, size_t count, size_t ld)
+{
+    const struct ncl_param *b = layer_param(l, 1);
+    cl_ulong y_off = first, LD = ld, b_off = b->offset;
+    int n = (int)count, relu = l->conv.relu;
+    struct ncl_arg args[] = {NCL_ARG(l->y->buf), NCL_ARG(y_off), NCL_ARG(n),     NCL_ARG(LD),
+                             NCL_ARG(l->y->shape.c), NCL_ARG(l->g->param_buf), NCL_ARG(b_off), NCL_ARG(relu)};
+    return ncl_launch(layer_ctx(l), l->k[K_BIAS_ACT], "bias_act", count, (size_t)l->y->shape.c, 8, args);
+}
+
+/* y = relu?(W x col + b) for the images [n0, n0 + g) (all of the batch for a direct
+ * convolution): the bias and ReLU ride on the GEMM's store where the implementation can (the
+ * packed GEMM), else bias_act applies them to these columns after it. */
+static enum ncl_status conv_gemm_forward(struct ncl_layer *l, int batch, int n0, int g, cl_mem col)
 {
     struct ncl_ctx *ctx = layer_ctx(l);
-    struct ncl_shape in = l->x->shape, out = l->y->shape;
+    size_t K = (size_t)l->x->shape.c * l->conv.kernel * l->conv.kernel;
+    size_t P = (size_t)l->y->shape.h * l->y->shape.w, cols = (size_t)batch * P;
     const struct ncl_param *w = layer_param(l, 0), *b = layer_param(l, 1);
-    cl_mem params = l->g->param_buf;
-    size_t P = (size_t)out.h * out.w, cols = (size_t)batch * P;
-    if (conv_is_direct(l)) {
-        NCL_TRY(ncl_gemm(ctx, 0, 0, out.c, cols, in.c, 1.0f, params, w->offset, in.c, l->x->buf, 0, cols, 0.0f,
-                         l->y->buf, 0, cols));
-    } else {
-        size_t K = (size_t)in.c * l->conv.kernel * l->conv.kernel;
-        for (int n0 = 0; n0 < batch; n0 += l->chunk) {
-            int g = batch - n0 < l->chunk ? batch - n0 : l->chunk;
-            NCL_TRY(conv_cols(l, K_IM2COL, batch, n0, g, l->x->buf));
-            NCL_TRY(ncl_gemm(ctx, 0, 0, out.c, g * P, K, 1.0f, params, w->offset, K, l->g->workspace, 0, g * P, 0.0f,
-                             l->y->buf, n0 * P, cols));
-        }
+    struct ncl_gemm_epilogue ep = {l->g->param_buf, b->offset, l->conv.relu};
+    int applied = 0;
+    NCL_TRY(ncl_gemm_fused(ctx, 0, 0, l->y->shape.c, g * P, K, 1.0f, l->g->param_buf, w->offset, K, col, 0, g * P,
+                           0.0f, l->y->buf, n0 * P, cols, &ep, &applied));
+    return applied ? NCL_OK : conv_bias_act(l, n0 * P, g * P, cols);
+}
+
+static enum ncl_status conv_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
+{
+    (void)mode, (void)step;
+    if (conv_is_direct(l))   /* x already is col */
+        return conv_gemm_forward(l, batch, 0, batch, l->x->buf);
+    for (int n0 = 0; n0 < batch; n0 += l->chunk) {
+        int g = batch - n0 < l->chunk ? batch - n0 : l->chunk;
+        NCL_TRY(conv_cols(l, K_IM2COL, batch, n0, g, l->x->buf));
+        NCL_TRY(conv_gemm_forward(l, batch, n0, g, l->g->workspace));
     }
-    cl_ulong zero = 0, b_off = b->offset;
-    int per_channel = (int)cols, relu = l->conv.relu;
-    struct ncl_arg args[] = {NCL_ARG(l->y->buf), NCL_ARG(zero),  NCL_ARG(per_channel), NCL_ARG(out.c),
-                             NCL_ARG(params),    NCL_ARG(b_off), NCL_ARG(relu)};
-    return ncl_launch(ctx, l->k[K_BIAS_ACT], "bias_act", cols, (size_t)out.c, 7, args);
+    return NCL_OK;
 }
 
 static enum ncl_status conv_backward(struct ncl_layer *l, int batch, int need_dx)

@@ -563,6 +563,10 @@ static void test_convs(void)
     static const struct conv_case chunk2 = {"conv k3 s1 p1 chunk 2", 3, 5, 9, 11, 3, 3, 1, 1, 0, 0, 2};
     static const struct conv_case small = {"conv k3 s2 p1 reserve 3", 3, 3, 13, 17, 5, 3, 2, 1, 1, 3, 0};
     static const struct conv_case small_direct = {"conv k1 direct reserve 3", 3, 5, 7, 9, 6, 1, 1, 0, 0, 3, 0};
+    /* enough output channels and columns for whole register tiles, where the packed GEMM
+     * stores with full vectors and applies the fused bias + ReLU there */
+    static const struct conv_case wide = {"conv k3 s1 p1 relu, whole tiles", 2, 4, 13, 17, 35, 3, 1, 1, 1, 0, 0};
+    static const struct conv_case wide_direct = {"conv k1 direct relu, whole tiles", 3, 8, 13, 17, 33, 1, 1, 0, 1, 0, 0};
     test_conv(&k11, one, 1);
     test_conv(&k5, three, 1);
     test_conv(&k3, three, 1);
@@ -573,6 +577,8 @@ static void test_convs(void)
     test_conv(&chunk2, three, 1);
     test_conv(&small, smaller, 1);
     test_conv(&small_direct, smaller, 0);
+    test_conv(&wide, one, 0);
+    test_conv(&wide_direct, one, 0);
 }
 
 /* ---- MaxPool2d ---------------------------------------------------------------------------- */
