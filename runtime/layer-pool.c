@@ -15,10 +15,12 @@ static enum ncl_status maxpool_setup(struct ncl_layer *l)
 
 static enum ncl_status maxpool_create_kernels(struct ncl_layer *l)
 {
-    NCL_TRY(ncl_kernel_create(layer_ctx(l), "pool.cl", "", "maxpool_forward", &l->k[K_FORWARD]));
-    /* the CPU variant gives each work-item an input row, the GPU one an element */
+    NCL_TRY(ncl_kernel_create(layer_ctx(l), "pool.cl", "",
+                              ncl_ctx_is_cpu(layer_ctx(l)) ? "maxpool_forward_planes" : "maxpool_forward",
+                              &l->k[K_FORWARD]));
+    /* the CPU variant gives each work-item a plane, the GPU one an element */
     return ncl_kernel_create(layer_ctx(l), "pool.cl", "",
-                             ncl_ctx_is_cpu(layer_ctx(l)) ? "maxpool_backward_rows" : "maxpool_backward",
+                             ncl_ctx_is_cpu(layer_ctx(l)) ? "maxpool_backward_planes" : "maxpool_backward",
                              &l->k[K_BACKWARD]);
 }
 
@@ -30,6 +32,10 @@ static enum ncl_status maxpool_forward(struct ncl_layer *l, int batch, enum ncl_
     struct ncl_arg args[] = {NCL_ARG(l->x->buf), NCL_ARG(zero),  NCL_ARG(planes),  NCL_ARG(in.h),
                              NCL_ARG(in.w),      NCL_ARG(l->pool_kernel), NCL_ARG(l->pool_stride), NCL_ARG(out.h),
                              NCL_ARG(out.w),     NCL_ARG(l->y->buf), NCL_ARG(zero), NCL_ARG(l->aux)};
+    if (ncl_ctx_is_cpu(layer_ctx(l))) {
+        size_t global = (size_t)planes, local = 8;
+        return ncl_enqueue(layer_ctx(l), l->k[K_FORWARD], "maxpool_forward", 1, &global, &local, 12, args);
+    }
     return ncl_launch(layer_ctx(l), l->k[K_FORWARD], "maxpool_forward", (size_t)out.h * out.w, (size_t)planes, 12,
                       args);
 }
@@ -44,8 +50,10 @@ static enum ncl_status maxpool_backward(struct ncl_layer *l, int batch, int need
     struct ncl_arg args[] = {NCL_ARG(l->dy),  NCL_ARG(zero),  NCL_ARG(l->aux),          NCL_ARG(planes),
                              NCL_ARG(in.h),   NCL_ARG(in.w),  NCL_ARG(l->pool_kernel),  NCL_ARG(l->pool_stride),
                              NCL_ARG(out.h),  NCL_ARG(out.w), NCL_ARG(l->dx),           NCL_ARG(zero)};
-    if (ncl_ctx_is_cpu(layer_ctx(l)))
-        return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", (size_t)planes, (size_t)in.h, 12, args);
+    if (ncl_ctx_is_cpu(layer_ctx(l))) {
+        size_t global = (size_t)planes, local = 8;
+        return ncl_enqueue(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", 1, &global, &local, 12, args);
+    }
     return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", (size_t)in.h * in.w, (size_t)planes, 12,
                       args);
 }
