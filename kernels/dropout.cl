@@ -34,8 +34,14 @@ void dropout_block(__global const float *x, __global float *y, int n, float p, u
         return;
     uint4 r = philox4x32_10((uint4)((uint)q, (uint)(q >> 32), (uint)step, (uint)(step >> 32)),
                             (uint2)((uint)seed, (uint)(seed >> 32)));
+    if (i0 + 4 <= n) {   /* whole blocks as one vector */
+        float4 v = vload4(0, x + i0) / (1.0f - p);
+        int4 keep = (convert_float4(r >> 8) * (1.0f / 16777216.0f)) >= (float4)(p);
+        vstore4(select((float4)(0.0f), v, keep), 0, y + i0);
+        return;
+    }
     uint w[4] = {r.x, r.y, r.z, r.w};
-    for (int j = 0; j < 4 && i0 + j < n; j++)
+    for (int j = 0; i0 + j < n; j++)
         y[i0 + j] = keep_word(w[j], p) ? x[i0 + j] / (1.0f - p) : 0.0f;
 }
 
