@@ -35,7 +35,7 @@
 #define DR 4 /* dot path tile rows */
 #endif
 #ifndef DC
-#define DC 5 /* dot path tile columns */
+#define DC 6 /* dot path tile columns */
 #endif
 
 #define NR (NV * VW)

@@ -10,7 +10,7 @@
  * GEMM arrives, so a training step after the first allocates nothing. The slice workspace and
  * gemm_reduce also serve CLBlast's split K (gemm-impl.h).
  *
- * Tuning (kernel work only): NINCL_GEMM_PACKED="mr=8,nv=3,vw=16,kb=512,dr=4,dc=5" sets the
+ * Tuning (kernel work only): NINCL_GEMM_PACKED="mr=8,nv=3,vw=16,kb=512,dr=4,dc=6" sets the
  * register tiles; "path=outer|dot", "slices=N" and "packb=1" force a plan for every GEMM.
  * Per-kernel times: nincl bench's per-layer profile. */
 #include <stdint.h>
@@ -50,14 +50,14 @@ struct ncl_gemm_state {
 static void tune_default(struct gemm_tune *t, cl_uint native_width)
 {
     if (native_width >= 16)   /* AVX-512: 32 vector registers, measured on Zen 4 with PoCL 3.1 */
-        *t = (struct gemm_tune){.vw = 16, .kb = 512, .dr = 4, .dc = 5, .mr = {8, 16}, .nv = {3, 1}};
+        *t = (struct gemm_tune){.vw = 16, .kb = 512, .dr = 4, .dc = 6, .mr = {8, 16}, .nv = {3, 1}};
     else                      /* AVX2 and narrower: 16 vector registers */
         *t = (struct gemm_tune){.vw = native_width >= 8 ? 8 : 4, .kb = 512, .dr = 2, .dc = 4, .mr = {6, 12},
                                 .nv = {2, 1}};
     t->force_path = -1;
 }
 
-/* NINCL_GEMM_PACKED="mr=8,nv=3,vw=16,kb=512,dr=4,dc=5,path=dot,slices=4,packb=1": tuning
+/* NINCL_GEMM_PACKED="mr=8,nv=3,vw=16,kb=512,dr=4,dc=6,path=dot,slices=4,packb=1": tuning
  * only; mr/nv set both outer tiles. */
 static void tune_parse(struct gemm_tune *t)
 {
