@@ -74,7 +74,7 @@ __kernel void maxpool_backward(__global const float *dy, ulong dy_off, __global 
     dx[dx_off + (size_t)plane * H * W + i] = sum;
 }
 
-/* CPU variant of the backward (on PoCL 3x faster than the gather): one work-item per plane
+/* CPU variant of the backward (on PoCL 20x faster than the gather for NiN at batch 128): one work-item per plane
  * zeroes it, then adds each window's gradient at its argmax, windows in order, so every
  * element is written by one work-item in a fixed order (deterministic, no atomics). */
 __kernel void maxpool_backward_planes(__global const float *dy, ulong dy_off, __global const int *argmax, int planes,

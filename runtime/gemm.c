@@ -1,6 +1,4 @@
 /* The one GEMM entry point: chooses the implementation per device and shape. */
-#include <string.h>
-
 #include <clblast_c.h>
 
 #include "gemm-impl.h"

@@ -125,7 +125,6 @@ static enum ncl_status conv_gemm_forward(struct ncl_layer *l, int batch, int n0,
 
 static enum ncl_status conv_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
 {
-    (void)mode, (void)step;
     if (conv_is_direct(l))   /* x already is col */
         return conv_gemm_forward(l, batch, 0, batch, l->x->buf);
     for (int n0 = 0; n0 < batch; n0 += l->chunk) {

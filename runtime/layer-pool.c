@@ -13,15 +13,27 @@ static enum ncl_status maxpool_setup(struct ncl_layer *l)
     return NCL_OK;
 }
 
+/* Kernels per device class (ncl_ctx_is_cpu): the CPU variants give each work-item a plane,
+ * the GPU variants an element. */
 static enum ncl_status maxpool_create_kernels(struct ncl_layer *l)
 {
-    NCL_TRY(ncl_kernel_create(layer_ctx(l), "pool.cl", "",
-                              ncl_ctx_is_cpu(layer_ctx(l)) ? "maxpool_forward_planes" : "maxpool_forward",
+    int cpu = ncl_ctx_is_cpu(layer_ctx(l));
+    NCL_TRY(ncl_kernel_create(layer_ctx(l), "pool.cl", "", cpu ? "maxpool_forward_planes" : "maxpool_forward",
                               &l->k[K_FORWARD]));
-    /* the CPU variant gives each work-item a plane, the GPU one an element */
-    return ncl_kernel_create(layer_ctx(l), "pool.cl", "",
-                             ncl_ctx_is_cpu(layer_ctx(l)) ? "maxpool_backward_planes" : "maxpool_backward",
+    return ncl_kernel_create(layer_ctx(l), "pool.cl", "", cpu ? "maxpool_backward_planes" : "maxpool_backward",
                              &l->k[K_BACKWARD]);
+}
+
+/* Launches a max-pool kernel over `planes` planes of `per_plane` elements (the GPU variant's
+ * work-items per plane). */
+static enum ncl_status maxpool_run(struct ncl_layer *l, int which, const char *name, int planes, size_t per_plane,
+                                   const struct ncl_arg *args)
+{
+    if (ncl_ctx_is_cpu(layer_ctx(l))) {
+        size_t global = (size_t)planes, local = 8;
+        return ncl_enqueue(layer_ctx(l), l->k[which], name, 1, &global, &local, 12, args);
+    }
+    return ncl_launch(layer_ctx(l), l->k[which], name, per_plane, (size_t)planes, 12, args);
 }
 
 static enum ncl_status maxpool_forward(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step)
@@ -32,12 +44,7 @@ static enum ncl_status maxpool_forward(struct ncl_layer *l, int batch, enum ncl_
     struct ncl_arg args[] = {NCL_ARG(l->x->buf), NCL_ARG(zero),  NCL_ARG(planes),  NCL_ARG(in.h),
                              NCL_ARG(in.w),      NCL_ARG(l->pool_kernel), NCL_ARG(l->pool_stride), NCL_ARG(out.h),
                              NCL_ARG(out.w),     NCL_ARG(l->y->buf), NCL_ARG(zero), NCL_ARG(l->aux)};
-    if (ncl_ctx_is_cpu(layer_ctx(l))) {
-        size_t global = (size_t)planes, local = 8;
-        return ncl_enqueue(layer_ctx(l), l->k[K_FORWARD], "maxpool_forward", 1, &global, &local, 12, args);
-    }
-    return ncl_launch(layer_ctx(l), l->k[K_FORWARD], "maxpool_forward", (size_t)out.h * out.w, (size_t)planes, 12,
-                      args);
+    return maxpool_run(l, K_FORWARD, "maxpool_forward", planes, (size_t)out.h * out.w, args);
 }
 
 static enum ncl_status maxpool_backward(struct ncl_layer *l, int batch, int need_dx)
@@ -50,12 +57,7 @@ static enum ncl_status maxpool_backward(struct ncl_layer *l, int batch, int need
     struct ncl_arg args[] = {NCL_ARG(l->dy),  NCL_ARG(zero),  NCL_ARG(l->aux),          NCL_ARG(planes),
                              NCL_ARG(in.h),   NCL_ARG(in.w),  NCL_ARG(l->pool_kernel),  NCL_ARG(l->pool_stride),
                              NCL_ARG(out.h),  NCL_ARG(out.w), NCL_ARG(l->dx),           NCL_ARG(zero)};
-    if (ncl_ctx_is_cpu(layer_ctx(l))) {
-        size_t global = (size_t)planes, local = 8;
-        return ncl_enqueue(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", 1, &global, &local, 12, args);
-    }
-    return ncl_launch(layer_ctx(l), l->k[K_BACKWARD], "maxpool_backward", (size_t)in.h * in.w, (size_t)planes, 12,
-                      args);
+    return maxpool_run(l, K_BACKWARD, "maxpool_backward", planes, (size_t)in.h * in.w, args);
 }
 
 const struct ncl_layer_ops ncl_layer_maxpool_ops = {
