@@ -5,6 +5,7 @@
 #include "check.h"
 #include "nincl.h"
 
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -210,6 +211,24 @@ int main(int argc, char **argv)
     expect_table(args, 1);
     EXPECT("shapes --batch=3 --platform 0 --device 0 --model nin --input=1x224x224", 0);
     expect_table("shapes --batch=3 ...", 3);
+
+    /* bench: the JSON figures, and --cold-cache starts from an empty kernel cache that is gone
+     * afterwards (TMPDIR points it into our folder) */
+    EXPECT("bench --model nin-small --batch 2 --steps 1 --warmup 0 --json", 0);
+    HAS(out, "\"train_images_per_sec\"");
+    HAS(out, "\"kernel_cache\": \"as found\"");
+    HAS(out, "\"kernels\": [{\"name\": ");
+    setenv("TMPDIR", tmp_dir, 1);
+    EXPECT("bench --model nin-small --batch 2 --steps 1 --warmup 0 --json --cold-cache", 0);
+    unsetenv("TMPDIR");
+    HAS(out, "\"kernel_cache\": \"cold\"");
+    DIR *d = opendir(tmp_dir);
+    int left = 0;
+    for (struct dirent *e; d && (e = readdir(d));)
+        left += strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && strcmp(e->d_name, "out") && strcmp(e->d_name, "err");
+    if (d)
+        closedir(d);
+    CHECK(d && left == 0, "bench --cold-cache left %d entries in %s", left, tmp_dir);
 
     free(devs);
     unlink(strcat(strcpy(out, tmp_dir), "/out"));
