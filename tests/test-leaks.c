@@ -14,7 +14,10 @@
  *     checkpoint save + load inside the window) differ by less than HEAP_SLACK / RSS_SLACK;
  *     repeating the whole context + graph cycle does not grow the heap either, with the
  *     device's default GEMM (the packed kernels on CPUs) and with CLBlast (see
- *     CHECK_CLBLAST_CACHE). */
+ *     CHECK_CLBLAST_CACHE): of the growths from one cycle to the next after the first, the
+ *     smallest must stay under HEAP_SLACK. A leak repeats every cycle; a one-off allocation in
+ *     one cycle does not (seen: +650 KB once, in a CLBlast cycle on a fresh CI clone, the
+ *     following cycles flat). */
 #include "check.h"
 #include "nincl.h"
 
@@ -44,9 +47,9 @@ size_t __sanitizer_get_current_allocated_bytes(void);
 #define WARMUP_STEPS 20
 #define STEPS 200
 #ifndef CYCLES
-#define CYCLES 3   /* >= 2: the first warms PoCL's caches, growth is measured after it */
+#define CYCLES 4   /* >= 3: the first warms PoCL's caches, growth is measured after it */
 #endif
-_Static_assert(CYCLES >= 2, "CYCLES >= 2");
+_Static_assert(CYCLES >= 3, "CYCLES >= 3");
 /* 1 once ncl_ctx_free clears CLBlast's program cache (it keeps each context it has served, with
  * its compiled kernels, ~3.9 MB per nin-small context on PoCL): until then the CLBlast cycles'
  * growth is printed, not checked. */
@@ -483,16 +486,20 @@ int main(void)
             check_all_released(when);
             snapshot(NULL, &cyc[c]);
         }
-        long long growth = cyc[CYCLES - 1].heap - cyc[1].heap;
-        printf("heap after context cycles 2..%d (%s GEMM): %lld -> %lld bytes (%+lld)\n", CYCLES, gemm, cyc[1].heap,
-               cyc[CYCLES - 1].heap, growth);
+        long long growth = cyc[2].heap - cyc[1].heap;
+        for (int c = 3; c < CYCLES; c++)
+            if (cyc[c].heap - cyc[c - 1].heap < growth)
+                growth = cyc[c].heap - cyc[c - 1].heap;
+        printf("heap after context cycles 2..%d (%s GEMM): %lld -> %lld bytes (%+lld), least growth per cycle %+lld\n",
+               CYCLES, gemm, cyc[1].heap, cyc[CYCLES - 1].heap, cyc[CYCLES - 1].heap - cyc[1].heap, growth);
         if (gemms[i] && !CHECK_CLBLAST_CACHE) {
             if (growth >= HEAP_SLACK)
                 printf("  known leak, not checked: CLBlast's program cache keeps every freed context (with its "
                        "compiled kernels) until CLBlastClearCache(); ncl_ctx_free does not call it yet\n");
             continue;
         }
-        CHECK(growth < HEAP_SLACK, "creating and freeing a context + graph (%s GEMM) grows the heap by %lld bytes",
+        CHECK(growth < HEAP_SLACK,
+              "creating and freeing a context + graph (%s GEMM) grows the heap by at least %lld bytes every cycle",
               gemm, growth);
     }
 
