@@ -7,7 +7,8 @@
 #
 # Runs   $NINCL bench --model nin --batch B --resize R --steps N --json [extra]
 # and    bench/torch-bench.py --model nin --batch B --resize R --steps N
-#            --warmup W --device D   (on cuda twice: --tf32 off, then --tf32 on)
+#            --warmup W --device D   (twice: on cuda --tf32 off, then on; on cpu
+#            --memory-format contiguous (PyTorch's default), then channels_last)
 # then prints a table: figure | nincl | pytorch (each variant) | nincl/pytorch.
 # Throughput ratios: higher is better for nincl.  Startup and memory ratios:
 # lower is better for nincl.  On cpu the PyTorch memory figure is the growth
@@ -27,7 +28,7 @@
 #                           --log file works).  For re-printing old runs.
 #   TORCH_BENCH_JSON_FILE   do not run PyTorch; take its JSON lines
 #                           ("framework": "pytorch") from this file, the last
-#                           one per tf32 setting.  With both set, the table of
+#                           one per variant.  With both set, the table of
 #                           an old --log file is re-printed without running
 #                           anything:
 #       NINCL_BENCH_JSON_FILE=run.jsonl TORCH_BENCH_JSON_FILE=run.jsonl \
@@ -97,10 +98,10 @@ for line in open(path, errors="replace"):
         objs.append(o)
 if mode == "nincl":
     objs = objs[-1:]
-else:  # last one per tf32 setting, in order of first appearance
+else:  # last one per (tf32, memory format), in order of first appearance
     last = {}
     for o in objs:
-        last[o.get("tf32")] = o
+        last[(o.get("tf32"), o.get("memory_format"))] = o
     objs = list(last.values())
 for o in objs:
     print(json.dumps(o))
@@ -131,12 +132,14 @@ if [ -n "${TORCH_BENCH_JSON_FILE:-}" ]; then
   echo "compare-torch: pytorch figures from $TORCH_BENCH_JSON_FILE" >&2
   json_lines "$TORCH_BENCH_JSON_FILE" torch > "$tmp/torch.json" || status=1
 else
-  if [ "$device" = cuda ]; then variants=(off on); else variants=(off); fi
-  for tf in "${variants[@]}"; do
+  # cuda: TF32 off (strict FP32) and on (PyTorch's default); cpu: the default NCHW layout
+  # and channels_last (NHWC, oneDNN's fastest on CPUs)
+  if [ "$device" = cuda ]; then variants=(off on); else variants=(contiguous channels_last); fi
+  for v in "${variants[@]}"; do
     cmd=("$PYTHON" "$here/torch-bench.py" --model nin --batch "$batch" --resize "$resize"
          --steps "$steps" --warmup "$warmup" --device "$device")
     [ -n "$threads" ] && cmd+=(--threads "$threads")
-    [ "$device" = cuda ] && cmd+=(--tf32 "$tf")
+    if [ "$device" = cuda ]; then cmd+=(--tf32 "$v"); else cmd+=(--memory-format "$v"); fi
     echo "compare-torch: ${cmd[*]}" >&2
     if "${cmd[@]}" > "$tmp/torch.out"; then
       json_lines "$tmp/torch.out" torch >> "$tmp/torch.json"
@@ -175,10 +178,16 @@ def num(o, *keys):
             return float(v)
     return None
 
+def short(t):
+    parts = []
+    if t.get("tf32") is not None:
+        parts.append("tf32 " + t["tf32"])
+    if t.get("memory_format") == "channels_last":
+        parts.append("ch-last")
+    return " ".join(parts)
+
 def variant(t):
-    if t.get("tf32") is None:
-        return "pytorch"
-    return "pytorch tf32 " + t["tf32"]
+    return ("pytorch " + short(t)).strip()
 
 rows = [
     # label, nincl keys, torch keys, scale, format, better
@@ -191,7 +200,7 @@ rows = [
 
 header = ["figure", "nincl"]
 for t in ts:
-    header += [variant(t), "nincl/" + ("torch" if t.get("tf32") is None else "tf32 " + t["tf32"])]
+    header += [variant(t), "nincl/" + (short(t) or "torch")]
 table = [header]
 for label, nk, tk, scale, fmt, better in rows:
     nv = num(n, *nk)
@@ -209,7 +218,7 @@ print("nincl:   %s" % (n.get("device") or "n/a"))
 for t in ts:
     print("%-8s %s (torch %s%s)" % (variant(t).split()[0] + ":", t.get("device"),
                                    t.get("torch_version"),
-                                   ", tf32 " + t["tf32"] if t.get("tf32") else ""))
+                                   ", " + short(t) if short(t) else ""))
 for name, o in [("nincl", n)] + [(variant(t), t) for t in ts]:
     if o and (o.get("batch") != b or o.get("resize") != r):
         print("WARNING: %s ran batch %s resize %s" % (name, o.get("batch"), o.get("resize")))

@@ -75,6 +75,8 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--tf32", choices=("on", "off"), default="off",
                     help="cuda only (default off = strict FP32)")
+    ap.add_argument("--memory-format", choices=("contiguous", "channels_last"), default="contiguous",
+                    help="channels_last: NHWC activations and weights, oneDNN's fastest layout on CPUs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--lr", type=float, default=0.1)
     args = ap.parse_args()
@@ -117,6 +119,9 @@ def main():
     net = torch_models.build(args.model).to(dev, dtype=torch.float32)
     B, R = args.batch, args.resize
     X = torch.rand((B, 1, R, R), dtype=torch.float32, device=dev)
+    if args.memory_format == "channels_last":
+        net = net.to(memory_format=torch.channels_last)
+        X = X.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, 10, (B,), device=dev)
     loss_fn = nn.CrossEntropyLoss()  # reduction="mean"
     opt = torch.optim.SGD(net.parameters(), lr=args.lr)
@@ -194,6 +199,7 @@ def main():
         "torch_version": torch.__version__,
         "device": dev_name,
         "tf32": tf32_field,
+        "memory_format": args.memory_format,
         "model": args.model,
         "batch": B,
         "resize": R,
