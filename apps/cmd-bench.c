@@ -97,6 +97,7 @@ int cmd_bench(int argc, char **argv)
         s = NCL_ERR_NO_MEMORY;
     struct ncl_kernel_time kt[64];
     int kernels = 0;
+    double gap_ms = 0;
     if (s == NCL_OK) {   /* one more training step with a marker after every layer */
         ncl_graph_set_profiling(g, 1);
         ncl_ctx_set_kernel_profiling(ctx, 1);
@@ -104,7 +105,7 @@ int cmd_bench(int argc, char **argv)
         if (s == NCL_OK)
             s = ncl_graph_layer_times(g, fwd, bwd);
         if (s == NCL_OK)
-            s = ncl_ctx_kernel_times(ctx, kt, 64, &kernels);
+            s = ncl_ctx_kernel_times(ctx, kt, 64, &kernels, &gap_ms);
         ncl_ctx_set_kernel_profiling(ctx, 0);
         ncl_graph_set_profiling(g, 0);
     }
@@ -139,7 +140,7 @@ int cmd_bench(int argc, char **argv)
                    "\"forward_gflop\": %.3f}",
                    i ? ", " : "", info.name, info.kind, fwd[i], bwd[i], ncl_graph_layer_flops(g, i) * batch * 1e-9);
         }
-        printf("], \"kernels\": [");
+        printf("], \"gaps_between_kernels_ms\": %.3f, \"kernels\": [", gap_ms);
         for (int i = 0; i < kernels; i++)
             printf("%s{\"name\": \"%s\", \"calls\": %d, \"ms\": %.3f}", i ? ", " : "", kt[i].name, kt[i].calls,
                    kt[i].ms);
@@ -172,6 +173,7 @@ int cmd_bench(int argc, char **argv)
             tk += kt[i].ms;
         for (int i = 0; i < kernels; i++)
             printf("%-24s %6d %11.2f %5.1f%%\n", kt[i].name, kt[i].calls, kt[i].ms, 100 * kt[i].ms / tk);
+        printf("%-24s %6s %11.2f   (between one kernel's end and the next one's start)\n", "gaps", "", gap_ms);
     }
     rc = EXIT_OK;
 done:

@@ -214,14 +214,17 @@ enum ncl_status ncl_graph_layer_times(struct ncl_graph *g, double *forward_ms, d
 /* Per-kernel device times (nincl bench), also needing profile = 1: after
  * ncl_ctx_set_kernel_profiling(ctx, 1) every kernel launch keeps its event; ncl_ctx_kernel_times
  * waits for the queue, sums the launches since the last call by kernel name (longest first, at
- * most max names) and forgets them. GEMMs run by CLBlast are not included. */
+ * most max names) and forgets them. GEMMs run by CLBlast are not included. gap_ms (may be NULL)
+ * gets the device time between one launch's end and the next one's start, summed: the cost of
+ * launching, and of whatever else ran in between (copies, CLBlast). */
 struct ncl_kernel_time {
     const char *name;
     int calls;
     double ms;
 };
 void ncl_ctx_set_kernel_profiling(struct ncl_ctx *ctx, int on);
-enum ncl_status ncl_ctx_kernel_times(struct ncl_ctx *ctx, struct ncl_kernel_time *out, int max, int *count);
+enum ncl_status ncl_ctx_kernel_times(struct ncl_ctx *ctx, struct ncl_kernel_time *out, int max, int *count,
+                                     double *gap_ms);
 /* Forward floating-point operations of layer i per image (2 per multiply-add; 0 if negligible). */
 double ncl_graph_layer_flops(const struct ncl_graph *g, int i);
 

@@ -48,16 +48,23 @@ void ncl_kernel_profile_commit(struct ncl_ctx *ctx, cl_event *slot)
         ctx->kprof_count++;
 }
 
-enum ncl_status ncl_ctx_kernel_times(struct ncl_ctx *ctx, struct ncl_kernel_time *out, int max, int *count)
+enum ncl_status ncl_ctx_kernel_times(struct ncl_ctx *ctx, struct ncl_kernel_time *out, int max, int *count,
+                                     double *gap_ms)
 {
     *count = 0;
+    if (gap_ms)
+        *gap_ms = 0;
     NCL_TRY(ncl_ctx_finish(ctx));
+    cl_ulong prev_end = 0;   /* the queue is in order: launch i + 1 starts after launch i ends */
     for (int i = 0; i < ctx->kprof_count; i++) {
         cl_ulong t0 = 0, t1 = 0;
         cl_event e = ctx->kprof[i].event;
         if (clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL) != CL_SUCCESS ||
             clGetEventProfilingInfo(e, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL) != CL_SUCCESS)
             continue;
+        if (gap_ms && prev_end && t0 > prev_end)
+            *gap_ms += (double)(t0 - prev_end) * 1e-6;
+        prev_end = t1;
         int j = 0;
         while (j < *count && strcmp(out[j].name, ctx->kprof[i].name) != 0)
             j++;
