@@ -73,8 +73,8 @@ void valid_columns(int kx, int W, int stride, int pad, int OW, int *ox0, int *ox
  * P = OH * OW contiguous values row by row, so the index arithmetic is paid per row and the
  * copy is a plain strided loop (on PoCL 8x faster than one work-item per element). */
 __kernel void im2col_rows(__global const float *x, ulong x_off, int batch, int n0, int g, int C, int H, int W,
-                     int KH, int KW, int stride, int pad, int OH, int OW,
-                     __global float *col, ulong col_off)
+                          int KH, int KW, int stride, int pad, int OH, int OW,
+                          __global float *col, ulong col_off)
 {
     int kk = get_global_id(0), img = get_global_id(1);
     if (kk >= C * KH * KW || img >= g)
@@ -104,9 +104,9 @@ __kernel void im2col_rows(__global const float *x, ulong x_off, int batch, int n
 /* CPU variant of col2im: one work-item owns the input plane (c, img) and adds the column
  * entries of its KH * KW rows into it in a fixed order, so no two work-items write the same
  * element and the result is deterministic. */
-__kernel void col2im_planes(__global const float *col, ulong col_off, int batch, int n0, int g, int C, int H, int W,
-                     int KH, int KW, int stride, int pad, int OH, int OW,
-                     __global float *dx, ulong dx_off)
+__kernel void col2im_planes(__global const float *col, ulong col_off, int batch, int n0, int g, int C, int H,
+                            int W, int KH, int KW, int stride, int pad, int OH, int OW,
+                            __global float *dx, ulong dx_off)
 {
     int c = get_global_id(0), img = get_global_id(1);
     if (c >= C || img >= g)

@@ -34,7 +34,7 @@ void dropout_block(__global const float *x, __global float *y, int n, float p, u
         return;
     uint4 r = philox4x32_10((uint4)((uint)q, (uint)(q >> 32), (uint)step, (uint)(step >> 32)),
                             (uint2)((uint)seed, (uint)(seed >> 32)));
-    if (i0 + 4 <= n) {   /* whole blocks as one vector */
+    if (i0 + 4 <= n) {   /* whole blocks as one vector, keep_word's rule lane by lane */
         float4 v = vload4(0, x + i0) / (1.0f - p);
         int4 keep = (convert_float4(r >> 8) * (1.0f / 16777216.0f)) >= (float4)(p);
         vstore4(select((float4)(0.0f), v, keep), 0, y + i0);
