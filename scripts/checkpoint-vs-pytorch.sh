@@ -10,7 +10,9 @@ nincl=${NINCL:-build/nincl}
 py=${PYTHON:-/usr/bin/python3}
 resize=224; [ "$model" = nin-small ] && resize=28
 if [ -z "$run" ]; then
-    run=$(mktemp -d /tmp/nincl-ckpt-XXXXXX)/run
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/nincl-ckpt-XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT   # the run made here is not kept
+    run=$tmp/run
     "$nincl" train --model "$model" --epochs 1 --train-limit 512 --test-limit 128 --out "$run" --progress off >/dev/null
 fi
 "$nincl" eval --checkpoint "$run" --test-limit "$n" --logits "$run/logits.npy" | head -1

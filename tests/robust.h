@@ -9,6 +9,7 @@
 #define _DEFAULT_SOURCE
 #include "check.h"
 #include "nincl.h"
+#include "remove-tree.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -130,32 +131,6 @@ static inline int rb_same_file(const char *a, const char *b)
     free(x);
     free(y);
     return same;
-}
-
-/* rm -r of a folder this test made (plain files and folders only). */
-static inline void rb_remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            size_t n = strlen(path) + strlen(e->d_name) + 2;
-            char *sub = malloc(n);
-            snprintf(sub, n, "%s/%s", path, e->d_name);
-            rb_remove_tree(sub);
-            free(sub);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 /* "<tmp>/<name>" in a static ring of 64 buffers, for building paths inline (copy one that must
@@ -543,7 +518,7 @@ static inline void rb_setup(const char *name, const char *argv0)
 static inline void rb_cleanup(void)
 {
     if (check_failed == 0)
-        rb_remove_tree(rb_tmp);
+        remove_tree(rb_tmp);
     else
         printf("scratch folder kept: %s\n", rb_tmp);
 }

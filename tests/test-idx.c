@@ -3,6 +3,7 @@
  * message that names the file and the problem. Also replays the fuzzer's corpus. */
 #include "check.h"
 #include "nincl.h"
+#include "remove-tree.h"
 
 #include <dirent.h>
 #include <stdint.h>
@@ -444,29 +445,6 @@ static void test_fuzz_corpus(void)
     closedir(d);
     printf("  corpus %s: %d files, %d good reads\n", dir, files, good);
     CHECK(files >= 4 && good >= 3, "corpus has %d files, %d good reads", files, good);
-}
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode)) {
-        DIR *d = opendir(path);
-        struct dirent *e;
-        while (d && (e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            char child[512];
-            snprintf(child, sizeof child, "%s/%s", path, e->d_name);
-            remove_tree(child);
-        }
-        if (d)
-            closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 int main(void)
