@@ -315,7 +315,8 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
             NCL_TRY(run(ctx, st, p.var, K_PACK_B, g, 7, args));
             bsrc = st->pb.mem;
         }
-        /* the epilogue rides on the tile's last store; with K slices the reduction would need it */
+        /* gemm_tile applies the epilogue to its columns after the product; with K slices only the
+         * reduction sees the finished C, so then the caller applies it */
         cl_int epi = ep && p.slices == 1 ? (ep->relu ? 2 : 1) : 0;
         cl_mem bias = epi ? ep->bias : out;   /* any valid buffer when unused */
         cl_ulong B_OFF = b_off, LDB = ldb, BIAS_OFF = epi ? ep->bias_off : 0;
