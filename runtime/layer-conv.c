@@ -108,7 +108,7 @@ static enum ncl_status conv_bias_act(struct ncl_layer *l, size_t first, size_t c
 }
 
 /* y = relu?(W x col + b) for the images [n0, n0 + g) (all of the batch for a direct
- * convolution): the bias and ReLU ride on the GEMM's store where the implementation can (the
+ * convolution): the bias and ReLU are applied inside the GEMM where the implementation can (the
  * packed GEMM), else bias_act applies them to these columns after it. */
 static enum ncl_status conv_gemm_forward(struct ncl_layer *l, int batch, int n0, int g, cl_mem col)
 {
