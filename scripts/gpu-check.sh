@@ -7,6 +7,10 @@
 #
 #   scripts/gpu-check.sh OUTDIR            the full check
 #   GPU_CHECK_SHORT=1 scripts/gpu-check.sh OUTDIR   a few-minute rehearsal (PoCL here)
+#   GPU_CHECK_RESUME=RUNDIR scripts/gpu-check.sh OUTDIR
+#                                          a second call when the first one's time ran out:
+#                                          no benches, the recipe continues from RUNDIR's
+#                                          checkpoint (a copy of the first call's OUTDIR/run)
 # Knobs: GPU_CHECK_SECONDS (time budget; training stops cleanly before it), GPU_CHECK_BATCHES
 # ("128 256"), GPU_CHECK_TORCH (1: run PyTorch too), GPU_CHECK_TRAIN_ARGS (extra train flags).
 #
@@ -54,6 +58,8 @@ torch=${GPU_CHECK_TORCH:-1}
 # 3. benchmarks: ours, then PyTorch on the same device (CUDA when there is one)
 steps=5; resize=224; batches=${GPU_CHECK_BATCHES:-128 256}
 [ "$short" = 1 ] && { steps=1; resize=96; batches="8"; }
+resume=${GPU_CHECK_RESUME:-}
+[ -n "$resume" ] && batches=""
 py=${PYTHON:-python3}
 torch_dev=cpu
 "$py" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && torch_dev=cuda
@@ -67,6 +73,8 @@ for b in $batches; do
     say "nincl bench batch $b, NINCL_GEMM_SPLITK=1"
     NINCL_GEMM_SPLITK=1 "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps \
         --warmup 1 2>&1 | tee "$out/bench-splitk-b$b.log"
+    NINCL_GEMM_SPLITK=1 "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps \
+        --warmup 1 --json >> "$out/bench-splitk.jsonl" 2>>"$log"
     for tf32 in off on; do
         [ "$torch" = 1 ] || continue
         [ "$torch_dev" = cpu ] && [ $tf32 = on ] && continue
@@ -93,12 +101,34 @@ PY
 
 # 4. the reference recipe: 10 epochs, lr 0.1, batch 128, 224x224, seed 1; bounded by
 #    GPU_CHECK_SECONDS (from the script's start) so the script itself ends in time. SIGTERM
-#    makes nincl save a checkpoint and stop cleanly.
-say "nincl train (reference recipe)"
-read -r -a extra <<< "${GPU_CHECK_TRAIN_ARGS:-}"
-[ "$short" = 1 ] && extra=(--epochs 2 --resize 96 --train-limit 512 --test-limit 256)
+#    makes nincl save a checkpoint and stop cleanly; GPU_CHECK_RESUME continues it. Split K is
+#    on for the recipe when the first batch's bench above measured it more than 2% faster (it
+#    changes only the order of the weight gradients' sums).
+train_images_per_sec() {  # the first nincl row's training speed in a bench JSON file
+    sed -n 's/.*"framework": *"nincl".*"train_images_per_sec": *\([0-9.]*\).*/\1/p' "$1" 2>/dev/null | head -1
+}
+split=${NINCL_GEMM_SPLITK:-}
+# a resumed run keeps the first call's choice (OUTDIR/recipe.env beside the run folder)
+[ -z "$split" ] && [ -n "$resume" ] && [ -f "$resume/../recipe.env" ] && . "$resume/../recipe.env" && split=$recipe_splitk
+if [ -z "$split" ] && [ -s "$out/bench-splitk.jsonl" ]; then
+    plain_speed=$(train_images_per_sec "$out/bench.jsonl"); split_speed=$(train_images_per_sec "$out/bench-splitk.jsonl")
+    split=$(awk -v a="${plain_speed:-0}" -v b="${split_speed:-0}" 'BEGIN { print (b > a * 1.02) ? 1 : 0 }')
+    say "training ${plain_speed:-?} img/s, with split K ${split_speed:-?} (first batch): NINCL_GEMM_SPLITK=$split for the recipe"
+fi
+echo "recipe_splitk=$split" > "$out/recipe.env"
+[ -n "$split" ] && export NINCL_GEMM_SPLITK=$split
 left=$(( ${GPU_CHECK_SECONDS:-100000} - SECONDS - 15 ))
 [ $left -gt 30 ] || left=30
-timeout -s TERM $left "$nincl" train "${dev[@]}" --model nin --seed 1 --data .gpu/data --out "$out/run" --progress off \
-    "${extra[@]}" 2>&1 | tee "$out/train.log"
+if [ -n "$resume" ]; then
+    say "nincl train --resume (reference recipe, continued from $resume, NINCL_GEMM_SPLITK=${split:-unset})"
+    [ "$resume" -ef "$out/run" ] || { rm -rf "$out/run" && cp -r "$resume" "$out/run" && chmod -R u+w "$out/run"; }
+    timeout -s TERM $left "$nincl" train "${dev[@]}" --resume "$out/run" --data .gpu/data --progress off \
+        2>&1 | tee -a "$out/train.log"
+else
+    say "nincl train (reference recipe)"
+    read -r -a extra <<< "${GPU_CHECK_TRAIN_ARGS:-}"
+    [ "$short" = 1 ] && extra=(--epochs 2 --resize 96 --train-limit 512 --test-limit 256)
+    timeout -s TERM $left "$nincl" train "${dev[@]}" --model nin --seed 1 --data .gpu/data --out "$out/run" \
+        --progress off "${extra[@]}" 2>&1 | tee "$out/train.log"
+fi
 say "done"
