@@ -86,6 +86,8 @@ struct ncl_ctx_params {
     const char *gemm;       /* GEMM implementation: "auto" (NULL), "clblast", "packed" */
     const char *kernels;    /* kernel variants: "cpu" or "gpu"; NULL or "auto": $NINCL_KERNELS, else "cpu"
                                on CPU devices and "gpu" on the rest (tests run both on one device) */
+    const char *conv;       /* 3x3 and 5x5 stride-1 convolutions: "winograd" or "im2col"; NULL or "auto":
+                               $NINCL_CONV, else Winograd with the CPU kernel variants, im2col otherwise */
     int profile;            /* create the queue with profiling enabled (nincl bench) */
 };
 

@@ -7,6 +7,8 @@
 #include "status-impl.h"
 
 enum ncl_gemm_impl { NCL_GEMM_AUTO, NCL_GEMM_CLBLAST, NCL_GEMM_PACKED, NCL_GEMM_IMPL_COUNT };
+/* How 3x3 and 5x5 stride-1 convolutions run (runtime/conv-winograd.c says which, per layer). */
+enum ncl_conv_impl { NCL_CONV_AUTO, NCL_CONV_IM2COL, NCL_CONV_WINOGRAD };
 
 struct ncl_program_entry {
     char file[64];
@@ -24,6 +26,7 @@ struct ncl_ctx {
     enum ncl_gemm_impl gemm;
     int profile;
     int cpu_kernels;                /* ncl_ctx_is_cpu */
+    enum ncl_conv_impl conv;
     struct ncl_program_entry *programs;
     int program_count, program_cap;
     struct ncl_gemm_state *gemm_state;   /* runtime/gemm.c */

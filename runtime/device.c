@@ -290,6 +290,16 @@ enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **
             return ncl_fail(NCL_ERR_ARG, "unknown kernel variants '%s' (choose auto, cpu or gpu)", kv);
         cpu_kernels = strcmp(kv, "cpu") == 0;
     }
+    enum ncl_conv_impl conv = NCL_CONV_AUTO;
+    const char *cv = env_or(p->conv, "NINCL_CONV");
+    if (cv && strcmp(cv, "auto") != 0) {
+        if (strcmp(cv, "winograd") == 0)
+            conv = NCL_CONV_WINOGRAD;
+        else if (strcmp(cv, "im2col") == 0)
+            conv = NCL_CONV_IM2COL;
+        else
+            return ncl_fail(NCL_ERR_ARG, "unknown convolution method '%s' (choose auto, winograd or im2col)", cv);
+    }
 
     struct ncl_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
@@ -299,6 +309,7 @@ enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **
     ctx->info = st.info;
     ctx->gemm = gemm;
     ctx->cpu_kernels = cpu_kernels;
+    ctx->conv = conv;
     ctx->profile = p->profile;
     const char *kdir = env_or(p->kernel_dir, "NINCL_KERNEL_DIR");
     if (kdir) {

@@ -43,7 +43,7 @@ struct ncl_layer_ops {
 };
 
 #define NCL_LAYER_MAX_PARAMS 2
-#define NCL_LAYER_MAX_KERNELS 6
+#define NCL_LAYER_MAX_KERNELS 8
 
 struct ncl_layer {
     const struct ncl_layer_ops *ops;
@@ -64,6 +64,8 @@ struct ncl_layer {
     float dropout_p;
     int linear_out, linear_relu;
     int chunk;                      /* conv: images per im2col + GEMM round (workspace bound) */
+    int winograd_tile;              /* conv: output tile of the Winograd path (2 or 4), 0: im2col only */
+    int winograd_chunk;             /* conv: images per Winograd round */
     uint64_t last_step;             /* dropout: the step whose mask backward regenerates */
     int last_train;
     double flops;                   /* forward multiply-adds x 2 per image */

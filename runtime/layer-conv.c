@@ -3,7 +3,7 @@
  * no im2col at all (x already is col); larger kernels build col in chunks of images so the
  * workspace stays bounded. Linear layers are 1x1 convolutions on [features, batch] tensors
  * (runtime/layer-linear.c). */
-#include "graph-impl.h"
+#include "conv-winograd.h"
 
 /* Workspace bound for im2col (floats). On a GPU, large enough to keep its GEMMs big; on a
  * CPU, a few images' columns that stay in the last-level cache between im2col and the GEMM
@@ -14,7 +14,7 @@ static size_t conv_workspace_floats(const struct ncl_layer *l)
     return ncl_ctx_is_cpu(layer_ctx(l)) ? (size_t)16 << 20 : (size_t)64 << 20;
 }
 
-enum { K_IM2COL, K_COL2IM, K_BIAS_ACT, K_BIAS_ACT_BACKWARD };
+enum { K_IM2COL, K_COL2IM, K_BIAS_ACT, K_BIAS_ACT_BACKWARD, K_WINOGRAD /* three: conv-winograd.c */ };
 
 static int conv_is_direct(const struct ncl_layer *l)
 {
@@ -47,6 +47,9 @@ static enum ncl_status conv_setup(struct ncl_layer *l)
             chunk = (size_t)in.n;
         l->chunk = (int)chunk;
         l->workspace_floats = chunk * per_image;
+        size_t winograd = ncl_conv_winograd_setup(l, conv_workspace_floats(l));
+        if (winograd > l->workspace_floats)
+            l->workspace_floats = winograd;
     }
     return NCL_OK;
 }
@@ -61,6 +64,8 @@ static enum ncl_status conv_create_kernels(struct ncl_layer *l)
         NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", cpu ? "im2col_rows" : "im2col", &l->k[K_IM2COL]));
         NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", cpu ? "col2im_planes" : "col2im", &l->k[K_COL2IM]));
     }
+    if (l->winograd_tile)
+        NCL_TRY(ncl_conv_winograd_create_kernels(l, &l->k[K_WINOGRAD]));
     NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "bias_act", &l->k[K_BIAS_ACT]));
     NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", cpu ? "bias_act_backward_channel" : "bias_act_backward",
                               &l->k[K_BIAS_ACT_BACKWARD]));
@@ -127,6 +132,8 @@ static enum ncl_status conv_forward(struct ncl_layer *l, int batch, enum ncl_mod
 {
     if (conv_is_direct(l))   /* x already is col */
         return conv_gemm_forward(l, batch, 0, batch, l->x->buf);
+    if (l->winograd_tile)
+        return ncl_conv_winograd_forward(l, &l->k[K_WINOGRAD], batch);
     for (int n0 = 0; n0 < batch; n0 += l->chunk) {
         int g = batch - n0 < l->chunk ? batch - n0 : l->chunk;
         NCL_TRY(conv_cols(l, K_IM2COL, batch, n0, g, l->x->buf));
@@ -167,12 +174,14 @@ static enum ncl_status conv_backward(struct ncl_layer *l, int batch, int need_dx
         NCL_TRY(conv_cols(l, K_IM2COL, batch, n0, g, l->x->buf));
         NCL_TRY(ncl_gemm(ctx, 0, 1, out.c, K, g * P, 1.0f, l->dy, n0 * P, cols, l->g->workspace, 0, g * P, 1.0f, grads,
                          w->offset, K));
-        if (need_dx) {
+        if (need_dx && !l->winograd_tile) {
             NCL_TRY(ncl_gemm(ctx, 1, 0, K, g * P, out.c, 1.0f, params, w->offset, K, l->dy, n0 * P, cols, 0.0f,
                              l->g->workspace, 0, g * P));
             NCL_TRY(conv_cols(l, K_COL2IM, batch, n0, g, l->dx));
         }
     }
+    if (need_dx && l->winograd_tile)   /* after the weight gradient: both use the workspace */
+        NCL_TRY(ncl_conv_winograd_input_grad(l, &l->k[K_WINOGRAD], batch));
     return NCL_OK;
 }
 

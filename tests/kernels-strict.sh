@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every kernel file compiled as strict OpenCL C 1.2 by clang (-Werror, pedantic, no silent
-# float -> double promotion), with each packed-GEMM vector width the runtime can choose.
+# float -> double promotion), with each packed-GEMM vector width and Winograd variant the
+# runtime can choose.
 # Why: PoCL accepts some OpenCL C that vendor compilers reject or run slowly (address-space
 # mismatches, implicit vector conversions, double arithmetic from an unsuffixed literal);
 # this catches them on a machine with no GPU. Exit 77 (ctest: skipped) without clang.
@@ -23,5 +24,6 @@ for f in "$kernels"/*.cl; do
     n=$((n + 1))
 done
 for vw in 2 4 8 16; do check "$kernels/gemm-packed.cl" -DVW=$vw; done
+check "$kernels/winograd.cl" -DWM=4 -DWR=3
 [ $fail = 0 ] && echo "kernels-strict: $n kernel files compile as strict OpenCL C 1.2 with $cc"
 exit $fail

@@ -502,7 +502,7 @@ struct conv_case {
     const char *name;
     int n, c, h, w, oc, k, s, pad, relu;
     int reserve_n;   /* 0: n */
-    int chunk;       /* 0: as planned; else force this many images per im2col + GEMM round */
+    int chunk;       /* 0: as planned; else force this many images per im2col + GEMM (or Winograd) round */
 };
 
 /* Weights ~ U(+-sqrt(3 / fan_in)) keep pre-activations O(1) for inputs in [-1, 1]. */
@@ -531,6 +531,11 @@ static void test_conv(const struct conv_case *cc, const int *batches, int fd_fir
         /* the workspace holds l->chunk images; a smaller chunk fits in it */
         CHECK(l->chunk >= cc->chunk, "%s: planned chunk %d < %d", cc->name, l->chunk, cc->chunk);
         l->chunk = cc->chunk;
+        if (l->winograd_tile) {   /* and per Winograd round */
+            CHECK(l->winograd_chunk >= cc->chunk, "%s: planned Winograd chunk %d < %d", cc->name, l->winograd_chunk,
+                  cc->chunk);
+            l->winograd_chunk = cc->chunk;
+        }
     }
     float *w, *b;
     conv_params(cc->c, cc->oc, cc->k, &w, &b);
@@ -578,6 +583,16 @@ static void test_convs(void)
     test_conv(&small, smaller, 1);
     test_conv(&small_direct, smaller, 0);
     test_conv(&wide, one, 0);
+    /* stride 1, 3x3 and 5x5: Winograd with the CPU kernel variants; pads other than "same" give
+     * the input gradient other pads (r - 1 - pad), odd sizes give partial tiles */
+    static const struct conv_case k5p0 = {"conv k5 s1 p0 relu", 3, 4, 11, 14, 6, 5, 1, 0, 1, 0, 0};
+    static const struct conv_case k5p4 = {"conv k5 s1 p4", 3, 2, 6, 9, 5, 5, 1, 4, 0, 0, 0};
+    static const struct conv_case k3p2 = {"conv k3 s1 p2 relu", 3, 6, 7, 10, 9, 3, 1, 2, 1, 0, 0};
+    static const struct conv_case k5c = {"conv k5 s1 p2 relu chunk 1", 3, 16, 26, 26, 24, 5, 1, 2, 1, 0, 1};
+    test_conv(&k5p0, three, 1);
+    test_conv(&k5p4, three, 1);
+    test_conv(&k3p2, three, 1);
+    test_conv(&k5c, three, 0);
     test_conv(&wide_direct, one, 0);
 }
 

@@ -1,0 +1,181 @@
+/* Winograd convolution F(WM x WM, WR x WR) for stride-1 convolutions on CNHW activations
+ * (runtime/conv-winograd.c): each WM x WM output tile is A^T [U (.) V] A, where
+ * U = G g G^T is the transformed filter and V = B^T d B the transformed ALPHA x ALPHA input
+ * patch; summed over input channels, the (.) becomes ALPHA^2 independent GEMMs
+ * M[e] = U[e] x V[e] that the host runs. Built with -DWM=2 -DWR=5 or -DWM=4 -DWR=3; both use
+ * ALPHA = 6 and the points 0, 1, -1, 2, -2, infinity, so they share B^T. The matrices are
+ * printed and checked exactly by scripts/winograd-matrices.py. */
+#ifndef WM
+#define WM 2
+#endif
+#ifndef WR
+#define WR 5
+#endif
+#define ALPHA (WM + WR - 1)
+
+#if ALPHA != 6
+#error "winograd.cl: F(2x2, 5x5) and F(4x4, 3x3) only"
+#endif
+
+/* Private constant arrays: after unrolling the compiler folds the zeros and ones away. */
+#define WINOGRAD_BT                                                                                               \
+    {{4.0f, 0.0f, -5.0f, 0.0f, 1.0f, 0.0f},  {0.0f, -4.0f, -4.0f, 1.0f, 1.0f, 0.0f},                             \
+     {0.0f, 4.0f, -4.0f, -1.0f, 1.0f, 0.0f}, {0.0f, -2.0f, -1.0f, 2.0f, 1.0f, 0.0f},                             \
+     {0.0f, 2.0f, -1.0f, -2.0f, 1.0f, 0.0f}, {0.0f, 4.0f, 0.0f, -5.0f, 0.0f, 1.0f}}
+#if WM == 2
+#define WINOGRAD_G                                                                                                \
+    {{0.25f, 0.0f, 0.0f, 0.0f, 0.0f},                                                                             \
+     {-1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6},                                                     \
+     {-1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6, -1.0f / 6},                                                       \
+     {1.0f / 24, 1.0f / 12, 1.0f / 6, 1.0f / 3, 2.0f / 3},                                                        \
+     {1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3, 2.0f / 3},                                                      \
+     {0.0f, 0.0f, 0.0f, 0.0f, 1.0f}}
+#define WINOGRAD_AT {{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f}, {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 1.0f}}
+#else
+#define WINOGRAD_G                                                                                                \
+    {{0.25f, 0.0f, 0.0f},                                                                                         \
+     {-1.0f / 6, -1.0f / 6, -1.0f / 6},                                                                           \
+     {-1.0f / 6, 1.0f / 6, -1.0f / 6},                                                                            \
+     {1.0f / 24, 1.0f / 12, 1.0f / 6},                                                                            \
+     {1.0f / 24, -1.0f / 12, 1.0f / 6},                                                                           \
+     {0.0f, 0.0f, 1.0f}}
+#define WINOGRAD_AT                                                                                               \
+    {{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f},                                                                        \
+     {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.0f},                                                                      \
+     {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 0.0f},                                                                        \
+     {0.0f, 1.0f, -1.0f, 8.0f, -8.0f, 1.0f}}
+#endif
+
+/* U[e][row][col] = (G g G^T)[e] for every (out channel, in channel) filter g of w[OC][IC][WR][WR].
+ * transpose = 0: row = out channel, col = in channel (the forward pass). transpose = 1: the
+ * filter rotated by 180 degrees with row = in channel, col = out channel: the input gradient of
+ * a stride-1 convolution is the convolution of the output gradient with that filter. */
+__kernel void winograd_filter(__global const float *w, ulong w_off, int OC, int IC, int transpose,
+                              __global float *U, ulong u_off)
+{
+    int i = get_global_id(0);
+    if (i >= OC * IC)
+        return;
+    const float G[ALPHA][WR] = WINOGRAD_G;
+    /* consecutive work-items write consecutive columns of U (contiguous stores) */
+    int oc = transpose ? i % OC : i / IC, ic = transpose ? i / OC : i % IC;
+    __global const float *src = w + w_off + ((size_t)oc * IC + ic) * WR * WR;
+    float g[WR][WR], t[ALPHA][WR];
+#pragma unroll
+    for (int a = 0; a < WR * WR; a++)   /* rotated by 180 degrees: read backwards */
+        g[a / WR][a % WR] = src[transpose ? WR * WR - 1 - a : a];
+#pragma unroll
+    for (int a = 0; a < ALPHA; a++)
+#pragma unroll
+        for (int b = 0; b < WR; b++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int k = 0; k < WR; k++)
+                s += G[a][k] * g[k][b];
+            t[a][b] = s;
+        }
+    size_t plane = (size_t)OC * IC, at = transpose ? (size_t)ic * OC + oc : (size_t)oc * IC + ic;
+#pragma unroll
+    for (int a = 0; a < ALPHA; a++)
+#pragma unroll
+        for (int b = 0; b < ALPHA; b++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int k = 0; k < WR; k++)
+                s += t[a][k] * G[b][k];
+            U[u_off + (size_t)(a * ALPHA + b) * plane + at] = s;
+        }
+}
+
+/* V[e][c][t] = (B^T d B)[e] for tile t of the images [n0, n0 + T / tiles) of a batch of `batch`,
+ * channel c of x (C x H x W per image, CNHW). Tile t = (image, ty, tx) covers input rows
+ * ty * WM - pad .. + ALPHA - 1 (zeros outside the image). One work-item per (tile, channel). */
+__kernel void winograd_input(__global const float *x, ulong x_off, int batch, int n0, int C, int H, int W, int pad,
+                             int tiles_h, int tiles_w, int T, __global float *V, ulong v_off)
+{
+    int t = get_global_id(0), c = get_global_id(1);
+    if (t >= T || c >= C)
+        return;
+    const float BT[ALPHA][ALPHA] = WINOGRAD_BT;
+    int per_image = tiles_h * tiles_w, img = t / per_image, r = t % per_image;
+    int y0 = (r / tiles_w) * WM - pad, x0 = (r % tiles_w) * WM - pad;
+    __global const float *plane = x + x_off + ((size_t)c * batch + n0 + img) * H * W;
+    float d[ALPHA][ALPHA], u[ALPHA][ALPHA];
+#pragma unroll
+    for (int i = 0; i < ALPHA; i++)
+#pragma unroll
+        for (int j = 0; j < ALPHA; j++) {
+            int y = y0 + i, xx = x0 + j;
+            d[i][j] = (y >= 0 && y < H && xx >= 0 && xx < W) ? plane[y * W + xx] : 0.0f;
+        }
+#pragma unroll
+    for (int i = 0; i < ALPHA; i++)
+#pragma unroll
+        for (int j = 0; j < ALPHA; j++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int k = 0; k < ALPHA; k++)
+                s += BT[i][k] * d[k][j];
+            u[i][j] = s;
+        }
+    size_t plane_stride = (size_t)C * T;
+    __global float *out = V + v_off + (size_t)c * T + t;
+#pragma unroll
+    for (int i = 0; i < ALPHA; i++)
+#pragma unroll
+        for (int j = 0; j < ALPHA; j++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int k = 0; k < ALPHA; k++)
+                s += u[i][k] * BT[j][k];
+            out[(i * ALPHA + j) * plane_stride] = s;
+        }
+}
+
+/* y = relu?(A^T M[.][c][t] A + bias[c]) for tile t and channel c of the output (C x OH x OW per
+ * image, CNHW), the tiles numbered as in winograd_input; parts of a tile past the image edge
+ * are not written. use_bias = 0 and relu = 0 for the input gradient. */
+__kernel void winograd_output(__global const float *M, ulong m_off, int T, int C, int batch, int n0, int OH, int OW,
+                              int tiles_h, int tiles_w, __global const float *bias, ulong b_off, int use_bias,
+                              int relu, __global float *y, ulong y_off)
+{
+    int t = get_global_id(0), c = get_global_id(1);
+    if (t >= T || c >= C)
+        return;
+    const float AT[WM][ALPHA] = WINOGRAD_AT;
+    size_t plane_stride = (size_t)C * T;
+    __global const float *in = M + m_off + (size_t)c * T + t;
+    float m[ALPHA][ALPHA], u[WM][ALPHA];
+#pragma unroll
+    for (int i = 0; i < ALPHA; i++)
+#pragma unroll
+        for (int j = 0; j < ALPHA; j++)
+            m[i][j] = in[(i * ALPHA + j) * plane_stride];
+#pragma unroll
+    for (int i = 0; i < WM; i++)
+#pragma unroll
+        for (int j = 0; j < ALPHA; j++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int k = 0; k < ALPHA; k++)
+                s += AT[i][k] * m[k][j];
+            u[i][j] = s;
+        }
+    int per_image = tiles_h * tiles_w, img = t / per_image, r = t % per_image;
+    int y0 = (r / tiles_w) * WM, x0 = (r % tiles_w) * WM;
+    float b = use_bias ? bias[b_off + c] : 0.0f;
+    __global float *plane = y + y_off + ((size_t)c * batch + n0 + img) * OH * OW;
+#pragma unroll
+    for (int i = 0; i < WM; i++)
+#pragma unroll
+        for (int j = 0; j < WM; j++) {
+            float s = b;
+#pragma unroll
+            for (int k = 0; k < ALPHA; k++)
+                s += u[i][k] * AT[j][k];
+            if (relu)
+                s = fmax(s, 0.0f);
+            if (y0 + i < OH && x0 + j < OW)
+                plane[(y0 + i) * OW + x0 + j] = s;
+        }
+}

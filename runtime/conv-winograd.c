@@ -1,0 +1,124 @@
+/* Winograd convolution (kernels/winograd.cl) for stride-1 5x5 and 3x3 layers: the forward
+ * pass and the input gradient, F(2x2, 5x5) and F(4x4, 3x3). Both need 36 products per tile
+ * where im2col's GEMM needs 100 (5x5, 2x2 outputs) or 144 (3x3, 4x4 outputs): 2.8x and 4x
+ * fewer multiply-adds, moved into 36 GEMMs M[e] = U[e] x V[e] of the same shapes as the
+ * 1x1 convolutions (which the packed GEMM runs at ~200 GFLOP/s on a CPU). The weight gradient
+ * stays on im2col (layer-conv.c). Used with the CPU kernel variants (measured there,
+ * docs/performance.md); NINCL_CONV / ncl_ctx_params.conv choose it everywhere or nowhere. */
+#include <stdio.h>
+
+#include "conv-winograd.h"
+
+#define ALPHA2 36   /* (WM + WR - 1)^2 for both variants */
+
+enum { K_FILTER, K_INPUT, K_OUTPUT };
+
+static int ceil_div(int a, int b)
+{
+    return (a + b - 1) / b;
+}
+
+int ncl_conv_winograd_tile(const struct ncl_layer *l)
+{
+    const struct ncl_conv_params *p = &l->conv;
+    enum ncl_conv_impl how = layer_ctx(l)->conv;
+    if (how == NCL_CONV_IM2COL || (how == NCL_CONV_AUTO && !ncl_ctx_is_cpu(layer_ctx(l))))
+        return 0;
+    /* the input gradient convolves with padding kernel - 1 - pad, which must not be negative */
+    if (l->linear_out || p->stride != 1 || (p->kernel != 3 && p->kernel != 5) || p->pad > p->kernel - 1)
+        return 0;
+    return p->kernel == 5 ? 2 : 4;
+}
+
+/* Tiles per image of the larger of the two outputs the path computes (y, and x's gradient). */
+static size_t tiles_per_image(const struct ncl_layer *l, int m)
+{
+    struct ncl_shape in = l->x->shape, out = l->y->shape;
+    size_t fwd = (size_t)ceil_div(out.h, m) * ceil_div(out.w, m);
+    size_t bwd = (size_t)ceil_div(in.h, m) * ceil_div(in.w, m);
+    return fwd > bwd ? fwd : bwd;
+}
+
+size_t ncl_conv_winograd_setup(struct ncl_layer *l, size_t budget_floats)
+{
+    int m = ncl_conv_winograd_tile(l);
+    l->winograd_tile = m;
+    if (!m)
+        return 0;
+    struct ncl_shape in = l->x->shape;
+    size_t oc = (size_t)l->conv.out_channels, ic = (size_t)in.c;
+    size_t filters = ALPHA2 * oc * ic, per_image = ALPHA2 * (ic + oc) * tiles_per_image(l, m);
+    size_t chunk = budget_floats > filters ? (budget_floats - filters) / per_image : 0;
+    if (chunk < 1)
+        chunk = 1;
+    if (chunk > (size_t)in.n)
+        chunk = (size_t)in.n;
+    l->winograd_chunk = (int)chunk;
+    return filters + chunk * per_image;
+}
+
+enum ncl_status ncl_conv_winograd_create_kernels(struct ncl_layer *l, cl_kernel *k)
+{
+    char options[32];
+    snprintf(options, sizeof options, "-DWM=%d -DWR=%d", l->winograd_tile, l->conv.kernel);
+    struct ncl_ctx *ctx = layer_ctx(l);
+    NCL_TRY(ncl_kernel_create(ctx, "winograd.cl", options, "winograd_filter", &k[K_FILTER]));
+    NCL_TRY(ncl_kernel_create(ctx, "winograd.cl", options, "winograd_input", &k[K_INPUT]));
+    return ncl_kernel_create(ctx, "winograd.cl", options, "winograd_output", &k[K_OUTPUT]);
+}
+
+/* One convolution by Winograd: the forward pass (grad = 0: x -> y with bias and ReLU) or the
+ * input gradient (grad = 1: dy -> dx, the filter rotated and its channels swapped). The
+ * workspace holds U [36][cout][cin], then per round of images V [36][cin][T] and
+ * M [36][cout][T], T = tiles of the round. */
+static enum ncl_status winograd_run(struct ncl_layer *l, const cl_kernel *k, int batch, int grad)
+{
+    struct ncl_ctx *ctx = layer_ctx(l);
+    struct ncl_shape in = l->x->shape, out = l->y->shape;
+    const struct ncl_param *w = layer_param(l, 0), *b = layer_param(l, 1);
+    int m = l->winograd_tile, r = l->conv.kernel;
+    int cin = grad ? out.c : in.c, cout = grad ? in.c : out.c;
+    int src_h = grad ? out.h : in.h, src_w = grad ? out.w : in.w;
+    int dst_h = grad ? in.h : out.h, dst_w = grad ? in.w : out.w;
+    int pad = grad ? r - 1 - l->conv.pad : l->conv.pad;
+    int tiles_h = ceil_div(dst_h, m), tiles_w = ceil_div(dst_w, m);
+    cl_mem src = grad ? l->dy : l->x->buf, dst = grad ? l->dx : l->y->buf, ws = l->g->workspace;
+    cl_mem params = l->g->param_buf;
+    cl_ulong zero = 0, w_off = w->offset, b_off = b->offset;
+
+    int oc = out.c, ic = in.c;
+    struct ncl_arg fargs[] = {NCL_ARG(params), NCL_ARG(w_off), NCL_ARG(oc), NCL_ARG(ic), NCL_ARG(grad),
+                              NCL_ARG(ws),     NCL_ARG(zero)};
+    NCL_TRY(ncl_launch(ctx, k[K_FILTER], "winograd_filter", (size_t)oc * ic, 0, 7, fargs));
+
+    size_t u_floats = ALPHA2 * (size_t)cout * cin;
+    int use_bias = !grad, relu = !grad && l->conv.relu;
+    for (int n0 = 0; n0 < batch; n0 += l->winograd_chunk) {
+        int g = batch - n0 < l->winograd_chunk ? batch - n0 : l->winograd_chunk;
+        int T = g * tiles_h * tiles_w;
+        cl_ulong v_off = u_floats, m_off = u_floats + ALPHA2 * (size_t)cin * T;
+        struct ncl_arg iargs[] = {NCL_ARG(src),   NCL_ARG(zero),    NCL_ARG(batch),   NCL_ARG(n0), NCL_ARG(cin),
+                                  NCL_ARG(src_h), NCL_ARG(src_w),   NCL_ARG(pad),     NCL_ARG(tiles_h),
+                                  NCL_ARG(tiles_w), NCL_ARG(T),     NCL_ARG(ws),      NCL_ARG(v_off)};
+        NCL_TRY(ncl_launch(ctx, k[K_INPUT], "winograd_input", (size_t)T, (size_t)cin, 13, iargs));
+        for (size_t e = 0; e < ALPHA2; e++)
+            NCL_TRY(ncl_gemm(ctx, 0, 0, cout, T, cin, 1.0f, ws, e * cout * cin, cin, ws, v_off + e * cin * T, T,
+                             0.0f, ws, m_off + e * cout * T, T));
+        struct ncl_arg oargs[] = {NCL_ARG(ws),      NCL_ARG(m_off),   NCL_ARG(T),        NCL_ARG(cout),
+                                  NCL_ARG(batch),   NCL_ARG(n0),      NCL_ARG(dst_h),    NCL_ARG(dst_w),
+                                  NCL_ARG(tiles_h), NCL_ARG(tiles_w), NCL_ARG(params),   NCL_ARG(b_off),
+                                  NCL_ARG(use_bias), NCL_ARG(relu),   NCL_ARG(dst),      NCL_ARG(zero)};
+        NCL_TRY(ncl_launch(ctx, k[K_OUTPUT], "winograd_output", (size_t)T, (size_t)cout, 16, oargs));
+    }
+    return NCL_OK;
+}
+
+enum ncl_status ncl_conv_winograd_forward(struct ncl_layer *l, const cl_kernel *k, int batch)
+{
+    return winograd_run(l, k, batch, 0);
+}
+
+enum ncl_status ncl_conv_winograd_input_grad(struct ncl_layer *l, const cl_kernel *k, int batch)
+{
+    return winograd_run(l, k, batch, 1);
+}
