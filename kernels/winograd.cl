@@ -2,9 +2,12 @@
  * (runtime/conv-winograd.c): each WM x WM output tile is A^T [U (.) V] A, where
  * U = G g G^T is the transformed filter and V = B^T d B the transformed ALPHA x ALPHA input
  * patch; summed over input channels, the (.) becomes ALPHA^2 independent GEMMs
- * M[e] = U[e] x V[e] that the host runs. Built with -DWM=2 -DWR=5 or -DWM=4 -DWR=3; both use
- * ALPHA = 6 and the points 0, 1, -1, 2, -2, infinity, so they share B^T. The matrices are
- * printed and checked exactly by scripts/winograd-matrices.py. */
+ * M[e] = U[e] x V[e] that the host runs. The weight gradient is the correlation of each input
+ * patch with its WM x WM output-gradient tile, F(WR x WR, WM x WM): the same input transform,
+ * the tile transformed by GW, ALPHA^2 GEMMs summing over tiles, and AW^T . AW back to WR x WR.
+ * Built with -DWM=2 -DWR=5 or -DWM=4 -DWR=3; all four use ALPHA = 6 and the points
+ * 0, 1, -1, 2, -2, infinity, so they share B^T. The matrices are printed and checked exactly by
+ * scripts/winograd-matrices.py (F(2,5), F(4,3), and F(5,2), F(3,4) for the weight gradients). */
 #ifndef WM
 #define WM 2
 #endif
@@ -31,6 +34,16 @@
      {1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3, 2.0f / 3},                                                      \
      {0.0f, 0.0f, 0.0f, 0.0f, 1.0f}}
 #define WINOGRAD_AT {{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f}, {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 1.0f}}
+/* F(5x5, 2x2) */
+#define WINOGRAD_GW                                                                                               \
+    {{0.25f, 0.0f}, {-1.0f / 6, -1.0f / 6}, {-1.0f / 6, 1.0f / 6}, {1.0f / 24, 1.0f / 12}, {1.0f / 24, -1.0f / 12}, \
+     {0.0f, 1.0f}}
+#define WINOGRAD_AWT                                                                                              \
+    {{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f},                                                                        \
+     {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.0f},                                                                      \
+     {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 0.0f},                                                                        \
+     {0.0f, 1.0f, -1.0f, 8.0f, -8.0f, 0.0f},                                                                      \
+     {0.0f, 1.0f, 1.0f, 16.0f, 16.0f, 1.0f}}
 #else
 #define WINOGRAD_G                                                                                                \
     {{0.25f, 0.0f, 0.0f},                                                                                         \
@@ -44,6 +57,16 @@
      {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.0f},                                                                      \
      {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 0.0f},                                                                        \
      {0.0f, 1.0f, -1.0f, 8.0f, -8.0f, 1.0f}}
+/* F(3x3, 4x4) */
+#define WINOGRAD_GW                                                                                               \
+    {{0.25f, 0.0f, 0.0f, 0.0f},                                                                                   \
+     {-1.0f / 6, -1.0f / 6, -1.0f / 6, -1.0f / 6},                                                                \
+     {-1.0f / 6, 1.0f / 6, -1.0f / 6, 1.0f / 6},                                                                  \
+     {1.0f / 24, 1.0f / 12, 1.0f / 6, 1.0f / 3},                                                                  \
+     {1.0f / 24, -1.0f / 12, 1.0f / 6, -1.0f / 3},                                                                \
+     {0.0f, 0.0f, 0.0f, 1.0f}}
+#define WINOGRAD_AWT                                                                                              \
+    {{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f}, {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.0f}, {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 1.0f}}
 #endif
 
 /* U[e][row][col] = (G g G^T)[e] for every (out channel, in channel) filter g of w[OC][IC][WR][WR].
@@ -177,5 +200,85 @@ __kernel void winograd_output(__global const float *M, ulong m_off, int T, int C
                 s = fmax(s, 0.0f);
             if (y0 + i < OH && x0 + j < OW)
                 plane[(y0 + i) * OW + x0 + j] = s;
+        }
+}
+
+/* D[e][c][t] = (GW dy GW^T)[e] for the WM x WM tile t of channel c of the output gradient
+ * (C x OH x OW per image, CNHW; zeros past the edge), tiles numbered as in winograd_input. */
+__kernel void winograd_dy(__global const float *dy, ulong dy_off, int batch, int n0, int C, int OH, int OW,
+                          int tiles_h, int tiles_w, int T, __global float *D, ulong d_off)
+{
+    int t = get_global_id(0), c = get_global_id(1);
+    if (t >= T || c >= C)
+        return;
+    const float GW[ALPHA][WM] = WINOGRAD_GW;
+    int per_image = tiles_h * tiles_w, img = t / per_image, r = t % per_image;
+    int y0 = (r / tiles_w) * WM, x0 = (r % tiles_w) * WM;
+    __global const float *plane = dy + dy_off + ((size_t)c * batch + n0 + img) * OH * OW;
+    float d[WM][WM], u[ALPHA][WM];
+#pragma unroll
+    for (int i = 0; i < WM; i++)
+#pragma unroll
+        for (int j = 0; j < WM; j++)
+            d[i][j] = (y0 + i < OH && x0 + j < OW) ? plane[(y0 + i) * OW + x0 + j] : 0.0f;
+#pragma unroll
+    for (int i = 0; i < ALPHA; i++)
+#pragma unroll
+        for (int j = 0; j < WM; j++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int k = 0; k < WM; k++)
+                s += GW[i][k] * d[k][j];
+            u[i][j] = s;
+        }
+    size_t plane_stride = (size_t)C * T;
+    __global float *out = D + d_off + (size_t)c * T + t;
+#pragma unroll
+    for (int i = 0; i < ALPHA; i++)
+#pragma unroll
+        for (int j = 0; j < ALPHA; j++) {
+            float s = 0.0f;
+#pragma unroll
+            for (int k = 0; k < WM; k++)
+                s += u[i][k] * GW[j][k];
+            out[(i * ALPHA + j) * plane_stride] = s;
+        }
+}
+
+/* dw[oc][ic] += AW^T S[.][oc][ic] AW (WR x WR) for the summed products S [ALPHA^2][OC][IC]. */
+__kernel void winograd_filter_grad(__global const float *S, ulong s_off, int OC, int IC, __global float *dw,
+                                   ulong dw_off)
+{
+    int i = get_global_id(0);
+    if (i >= OC * IC)
+        return;
+    const float AWT[WR][ALPHA] = WINOGRAD_AWT;
+    size_t plane = (size_t)OC * IC;
+    float s[ALPHA][ALPHA], u[WR][ALPHA];
+#pragma unroll
+    for (int a = 0; a < ALPHA; a++)
+#pragma unroll
+        for (int b = 0; b < ALPHA; b++)
+            s[a][b] = S[s_off + (size_t)(a * ALPHA + b) * plane + i];
+#pragma unroll
+    for (int a = 0; a < WR; a++)
+#pragma unroll
+        for (int b = 0; b < ALPHA; b++) {
+            float v = 0.0f;
+#pragma unroll
+            for (int k = 0; k < ALPHA; k++)
+                v += AWT[a][k] * s[k][b];
+            u[a][b] = v;
+        }
+    __global float *out = dw + dw_off + (size_t)i * WR * WR;
+#pragma unroll
+    for (int a = 0; a < WR; a++)
+#pragma unroll
+        for (int b = 0; b < WR; b++) {
+            float v = 0.0f;
+#pragma unroll
+            for (int k = 0; k < ALPHA; k++)
+                v += u[a][k] * AWT[b][k];
+            out[a * WR + b] += v;
         }
 }

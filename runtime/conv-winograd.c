@@ -11,7 +11,7 @@
 
 #define ALPHA2 36   /* (WM + WR - 1)^2 for both variants */
 
-enum { K_FILTER, K_INPUT, K_OUTPUT };
+enum { K_FILTER, K_INPUT, K_OUTPUT, K_DY, K_FILTER_GRAD };
 
 static int ceil_div(int a, int b)
 {
@@ -64,7 +64,9 @@ enum ncl_status ncl_conv_winograd_create_kernels(struct ncl_layer *l, cl_kernel 
     struct ncl_ctx *ctx = layer_ctx(l);
     NCL_TRY(ncl_kernel_create(ctx, "winograd.cl", options, "winograd_filter", &k[K_FILTER]));
     NCL_TRY(ncl_kernel_create(ctx, "winograd.cl", options, "winograd_input", &k[K_INPUT]));
-    return ncl_kernel_create(ctx, "winograd.cl", options, "winograd_output", &k[K_OUTPUT]);
+    NCL_TRY(ncl_kernel_create(ctx, "winograd.cl", options, "winograd_output", &k[K_OUTPUT]));
+    NCL_TRY(ncl_kernel_create(ctx, "winograd.cl", options, "winograd_dy", &k[K_DY]));
+    return ncl_kernel_create(ctx, "winograd.cl", options, "winograd_filter_grad", &k[K_FILTER_GRAD]);
 }
 
 /* One convolution by Winograd: the forward pass (grad = 0: x -> y with bias and ReLU) or the
@@ -121,4 +123,41 @@ enum ncl_status ncl_conv_winograd_forward(struct ncl_layer *l, const cl_kernel *
 enum ncl_status ncl_conv_winograd_input_grad(struct ncl_layer *l, const cl_kernel *k, int batch)
 {
     return winograd_run(l, k, batch, 1);
+}
+
+/* dw += the weight gradient for x and dy (already through the ReLU): per round of images, the
+ * input patches V [36][ic][T] (as in the forward pass) and the output-gradient tiles D
+ * [36][oc][T] transformed, then S[e] (+)= D[e] x V[e]^T, the sum over the round's tiles,
+ * accumulated in the workspace's first 36 x oc x ic floats; one back-transform at the end. */
+enum ncl_status ncl_conv_winograd_weight_grad(struct ncl_layer *l, const cl_kernel *k, int batch)
+{
+    struct ncl_ctx *ctx = layer_ctx(l);
+    struct ncl_shape in = l->x->shape, out = l->y->shape;
+    const struct ncl_param *w = layer_param(l, 0);
+    int m = l->winograd_tile, ic = in.c, oc = out.c, pad = l->conv.pad;
+    int tiles_h = ceil_div(out.h, m), tiles_w = ceil_div(out.w, m);
+    cl_mem ws = l->g->workspace;
+    cl_ulong zero = 0, w_off = w->offset;
+    size_t s_floats = ALPHA2 * (size_t)oc * ic;
+    for (int n0 = 0; n0 < batch; n0 += l->winograd_chunk) {
+        int g = batch - n0 < l->winograd_chunk ? batch - n0 : l->winograd_chunk;
+        int T = g * tiles_h * tiles_w;
+        cl_ulong v_off = s_floats, d_off = s_floats + ALPHA2 * (size_t)ic * T;
+        struct ncl_arg iargs[] = {NCL_ARG(l->x->buf), NCL_ARG(zero),    NCL_ARG(batch), NCL_ARG(n0),
+                                  NCL_ARG(ic),        NCL_ARG(in.h),    NCL_ARG(in.w),  NCL_ARG(pad),
+                                  NCL_ARG(tiles_h),   NCL_ARG(tiles_w), NCL_ARG(T),     NCL_ARG(ws),
+                                  NCL_ARG(v_off)};
+        NCL_TRY(ncl_launch(ctx, k[K_INPUT], "winograd_input", (size_t)T, (size_t)ic, 13, iargs));
+        struct ncl_arg dargs[] = {NCL_ARG(l->dy),   NCL_ARG(zero),    NCL_ARG(batch), NCL_ARG(n0),
+                                  NCL_ARG(oc),      NCL_ARG(out.h),   NCL_ARG(out.w), NCL_ARG(tiles_h),
+                                  NCL_ARG(tiles_w), NCL_ARG(T),       NCL_ARG(ws),    NCL_ARG(d_off)};
+        NCL_TRY(ncl_launch(ctx, k[K_DY], "winograd_dy", (size_t)T, (size_t)oc, 12, dargs));
+        float beta = n0 == 0 ? 0.0f : 1.0f;
+        for (size_t e = 0; e < ALPHA2; e++)
+            NCL_TRY(ncl_gemm(ctx, 0, 1, oc, ic, T, 1.0f, ws, d_off + e * oc * T, T, ws, v_off + e * ic * T, T, beta,
+                             ws, e * oc * ic, ic));
+    }
+    cl_mem grads = l->g->grad_buf;
+    struct ncl_arg gargs[] = {NCL_ARG(ws), NCL_ARG(zero), NCL_ARG(oc), NCL_ARG(ic), NCL_ARG(grads), NCL_ARG(w_off)};
+    return ncl_launch(ctx, k[K_FILTER_GRAD], "winograd_filter_grad", (size_t)oc * ic, 0, 6, gargs);
 }

@@ -11,10 +11,12 @@ int ncl_conv_winograd_tile(const struct ncl_layer *l);
  * stays within budget_floats where one image allows); returns the workspace floats it needs
  * (0 when the layer does not use the path). */
 size_t ncl_conv_winograd_setup(struct ncl_layer *l, size_t budget_floats);
-/* Creates the path's three kernels into k[0..2]. */
+/* Creates the path's five kernels into k[0..4]. */
 enum ncl_status ncl_conv_winograd_create_kernels(struct ncl_layer *l, cl_kernel *k);
 /* y = relu?(conv(x) + b), overwriting y. */
 enum ncl_status ncl_conv_winograd_forward(struct ncl_layer *l, const cl_kernel *k, int batch);
+/* dw += the weight gradient for x and dy (already through the ReLU). */
+enum ncl_status ncl_conv_winograd_weight_grad(struct ncl_layer *l, const cl_kernel *k, int batch);
 /* dx = the input gradient of the convolution for dy (already through the ReLU), overwriting dx. */
 enum ncl_status ncl_conv_winograd_input_grad(struct ncl_layer *l, const cl_kernel *k, int batch);
 

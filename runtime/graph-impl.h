@@ -43,7 +43,7 @@ struct ncl_layer_ops {
 };
 
 #define NCL_LAYER_MAX_PARAMS 2
-#define NCL_LAYER_MAX_KERNELS 8
+#define NCL_LAYER_MAX_KERNELS 10
 
 struct ncl_layer {
     const struct ncl_layer_ops *ops;

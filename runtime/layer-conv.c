@@ -14,7 +14,7 @@ static size_t conv_workspace_floats(const struct ncl_layer *l)
     return ncl_ctx_is_cpu(layer_ctx(l)) ? (size_t)16 << 20 : (size_t)64 << 20;
 }
 
-enum { K_IM2COL, K_COL2IM, K_BIAS_ACT, K_BIAS_ACT_BACKWARD, K_WINOGRAD /* three: conv-winograd.c */ };
+enum { K_IM2COL, K_COL2IM, K_BIAS_ACT, K_BIAS_ACT_BACKWARD, K_WINOGRAD /* five: conv-winograd.c */ };
 
 static int conv_is_direct(const struct ncl_layer *l)
 {
@@ -168,20 +168,22 @@ static enum ncl_status conv_backward(struct ncl_layer *l, int batch, int need_dx
                              0, cols));
         return NCL_OK;
     }
+    if (l->winograd_tile) {   /* one after the other: both use the workspace */
+        NCL_TRY(ncl_conv_winograd_weight_grad(l, &l->k[K_WINOGRAD], batch));
+        return need_dx ? ncl_conv_winograd_input_grad(l, &l->k[K_WINOGRAD], batch) : NCL_OK;
+    }
     size_t K = (size_t)in.c * l->conv.kernel * l->conv.kernel;
     for (int n0 = 0; n0 < batch; n0 += l->chunk) {
         int g = batch - n0 < l->chunk ? batch - n0 : l->chunk;
         NCL_TRY(conv_cols(l, K_IM2COL, batch, n0, g, l->x->buf));
         NCL_TRY(ncl_gemm(ctx, 0, 1, out.c, K, g * P, 1.0f, l->dy, n0 * P, cols, l->g->workspace, 0, g * P, 1.0f, grads,
                          w->offset, K));
-        if (need_dx && !l->winograd_tile) {
+        if (need_dx) {
             NCL_TRY(ncl_gemm(ctx, 1, 0, K, g * P, out.c, 1.0f, params, w->offset, K, l->dy, n0 * P, cols, 0.0f,
                              l->g->workspace, 0, g * P));
             NCL_TRY(conv_cols(l, K_COL2IM, batch, n0, g, l->dx));
         }
     }
-    if (need_dx && l->winograd_tile)   /* after the weight gradient: both use the workspace */
-        NCL_TRY(ncl_conv_winograd_input_grad(l, &l->k[K_WINOGRAD], batch));
     return NCL_OK;
 }
 
