@@ -22,6 +22,8 @@ static void env_clear(void)
     unsetenv("NINCL_DEVICE");
     unsetenv("NINCL_KERNEL_DIR");
     unsetenv("NINCL_GEMM");
+    unsetenv("NINCL_KERNELS");
+    unsetenv("NINCL_CONV");
 }
 
 /* Creates a context, checks the status, and on success returns the selected device's info
@@ -231,6 +233,18 @@ static void test_errors(void)
         CHECK(s == NCL_OK, "NINCL_KERNELS=%s: %s", variants[i], ncl_last_error());
     }
     unsetenv("NINCL_KERNELS");
+    /* convolution method: likewise */
+    setenv("NINCL_CONV", "fft", 1);
+    s = try_ctx(NULL, NULL, NULL, NULL);
+    CHECK(s == NCL_ERR_ARG && strstr(ncl_last_error(), "fft") && strstr(ncl_last_error(), "winograd or im2col"),
+          "NINCL_CONV=fft: %s: %s", ncl_status_str(s), ncl_last_error());
+    static const char *const convs[] = {"auto", "winograd", "im2col"};
+    for (int i = 0; i < 3; i++) {
+        setenv("NINCL_CONV", convs[i], 1);
+        s = try_ctx(NULL, NULL, NULL, NULL);
+        CHECK(s == NCL_OK, "NINCL_CONV=%s: %s", convs[i], ncl_last_error());
+    }
+    unsetenv("NINCL_CONV");
 }
 
 /* ---- kernels from a folder ---- */

@@ -27,6 +27,7 @@
 
 static struct ncl_ctx *ctx;
 static int verbose;
+static int expect_winograd;   /* this pass runs 3x3 and 5x5 stride-1 convolutions by Winograd */
 
 #define OK(call) CHECK((call) == NCL_OK, "%s", ncl_last_error())
 
@@ -531,6 +532,9 @@ static void test_conv(const struct conv_case *cc, const int *batches, int fd_fir
         return;
     }
     struct ncl_shape out = ncl_graph_output_shape(g);
+    int winograd = expect_winograd && cc->s == 1 && (cc->k == 3 || cc->k == 5) && cc->pad <= cc->k - 1;
+    CHECK(g->layers[0].winograd_tile == (winograd ? (cc->k == 5 ? 2 : 4) : 0), "%s: Winograd tile %d", cc->name,
+          g->layers[0].winograd_tile);
     CHECK(out.c == cc->oc && out.h == ref_out_size(cc->h, cc->k, cc->s, cc->pad) &&
               out.w == ref_out_size(cc->w, cc->k, cc->s, cc->pad),
           "%s: output shape %dx%dx%d", cc->name, out.c, out.h, out.w);
@@ -1201,16 +1205,19 @@ int main(void)
     double t0 = now();
     test_philox_reference();
     /* every test once per GEMM implementation and kernel variant: the CPU default (packed GEMM,
-     * CPU kernels), then what GPUs run (CLBlast, GPU kernels) */
-    static const char *const gemms[] = {"packed", "clblast"}, *const variants[] = {"cpu", "gpu"};
-    for (int gi = 0; gi < 2; gi++) {
-        struct ncl_ctx_params cp = {.gemm = gemms[gi], .kernels = variants[gi]};
+     * CPU kernels, Winograd), what GPUs run (CLBlast, GPU kernels, im2col), and Winograd on
+     * CLBlast with the GPU kernels (NINCL_CONV=winograd on a GPU) */
+    static const char *const gemms[] = {"packed", "clblast", "clblast"}, *const variants[] = {"cpu", "gpu", "gpu"};
+    static const char *const convs[] = {"auto", "auto", "winograd"};
+    for (int gi = 0; gi < 3; gi++) {
+        struct ncl_ctx_params cp = {.gemm = gemms[gi], .kernels = variants[gi], .conv = convs[gi]};
+        expect_winograd = gi != 1;
         enum ncl_status s = ncl_ctx_create(&cp, &ctx);
         CHECK(s == NCL_OK, "no OpenCL device: %s", ncl_last_error());
         if (s != NCL_OK)
             break;
-        printf("gemm %s, %s kernels, on %s\n", gemms[gi], variants[gi], ncl_ctx_device(ctx)->name);
-        fprintf(stderr, "-- gemm %s\n", gemms[gi]);
+        printf("gemm %s, %s kernels, conv %s, on %s\n", gemms[gi], variants[gi], convs[gi], ncl_ctx_device(ctx)->name);
+        fprintf(stderr, "-- gemm %s, %s kernels, conv %s\n", gemms[gi], variants[gi], convs[gi]);
         if (gi == 0)
             test_input_grad_buffer();
         struct {
