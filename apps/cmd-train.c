@@ -634,7 +634,8 @@ int cmd_train(int argc, char **argv)
             if (flags[i].set && strcmp(flags[i].name, "resume") && strcmp(flags[i].name, "epochs") &&
                 strcmp(flags[i].name, "data") && strcmp(flags[i].name, "progress") &&
                 strcmp(flags[i].name, "platform") && strcmp(flags[i].name, "device") &&
-                strcmp(flags[i].name, "kernel-dir") && strcmp(flags[i].name, "gemm")) {
+                strcmp(flags[i].name, "kernel-dir") && strcmp(flags[i].name, "gemm") &&
+                strcmp(flags[i].name, "conv")) {
                 fprintf(stderr, "nincl train: --%s cannot be changed on --resume (the run's recipe is in its "
                                 "checkpoint)\n",
                         flags[i].name);

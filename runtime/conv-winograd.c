@@ -1,15 +1,19 @@
-/* Winograd convolution (kernels/winograd.cl) for stride-1 5x5 and 3x3 layers: the forward
- * pass and the input gradient, F(2x2, 5x5) and F(4x4, 3x3). Both need 36 products per tile
- * where im2col's GEMM needs 100 (5x5, 2x2 outputs) or 144 (3x3, 4x4 outputs): 2.8x and 4x
- * fewer multiply-adds, moved into 36 GEMMs M[e] = U[e] x V[e] of the same shapes as the
- * 1x1 convolutions (which the packed GEMM runs at ~200 GFLOP/s on a CPU). The weight gradient
- * stays on im2col (layer-conv.c). Used with the CPU kernel variants (measured there,
- * docs/performance.md); NINCL_CONV / ncl_ctx_params.conv choose it everywhere or nowhere. */
+/* Winograd convolution (kernels/winograd.cl) for stride-1 5x5 and 3x3 layers, all three
+ * products of training: the forward pass and the input gradient by F(2x2, 5x5) and
+ * F(4x4, 3x3), the weight gradient by F(5x5, 2x2) and F(3x3, 4x4). Each needs 36
+ * multiplications per tile and channel pair where the direct product needs 100 (5x5) or 144
+ * (3x3): 2.8x and 4x fewer multiply-adds, moved into 36 GEMMs per round of the same shapes as
+ * the 1x1 convolutions' (which the packed GEMM runs at ~200 GFLOP/s on a CPU). The price is
+ * the transforms (memory-bound: a transformed patch is 9x (5x5) or 2.25x (3x3) the input)
+ * and rounding: the weight gradient's back-transform has coefficients up to 16 (measured
+ * error up to 1e-5 of the largest gradient, im2col's 1e-6; tests/test-layers.c). Used with the
+ * CPU kernel variants, where it was measured (docs/performance.md); NINCL_CONV /
+ * ncl_ctx_params.conv choose it everywhere or nowhere. */
 #include <stdio.h>
 
 #include "conv-winograd.h"
 
-#define ALPHA2 36   /* (WM + WR - 1)^2 for both variants */
+#define ALPHA2 36   /* (WM + WR - 1)^2 for every variant */
 
 enum { K_FILTER, K_INPUT, K_OUTPUT, K_DY, K_FILTER_GRAD };
 
@@ -26,6 +30,10 @@ int ncl_conv_winograd_tile(const struct ncl_layer *l)
         return 0;
     /* the input gradient convolves with padding kernel - 1 - pad, which must not be negative */
     if (l->linear_out || p->stride != 1 || (p->kernel != 3 && p->kernel != 5) || p->pad > p->kernel - 1)
+        return 0;
+    /* auto: not on few input channels, where the transforms cost more than the products they
+     * save (nin-small's first layer, 1 -> 48 channels 5x5 at 28x28: 8x slower forward) */
+    if (how == NCL_CONV_AUTO && l->x->shape.c < 16)
         return 0;
     return p->kernel == 5 ? 2 : 4;
 }

@@ -46,10 +46,8 @@ static enum ncl_status conv_setup(struct ncl_layer *l)
         if (chunk > (size_t)in.n)
             chunk = (size_t)in.n;
         l->chunk = (int)chunk;
-        l->workspace_floats = chunk * per_image;
         size_t winograd = ncl_conv_winograd_setup(l, conv_workspace_floats(l));
-        if (winograd > l->workspace_floats)
-            l->workspace_floats = winograd;
+        l->workspace_floats = l->winograd_tile ? winograd : chunk * per_image;   /* one path or the other */
     }
     return NCL_OK;
 }

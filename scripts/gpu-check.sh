@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # One GPU run, as ../shared/gpu.md describes: OpenCL from packages brought in .gpu/, then
 # devices, nincl bench at batch 128 and 256 (again with CLBlast's split K, NINCL_GEMM_SPLITK=1,
-# logged to bench-splitk-bB.log), PyTorch on the same GPU (TF32 off and on), and the full d2l
-# recipe. Every log goes into OUTDIR as it is written, so a run cut short still leaves what it
-# did.
+# and with Winograd, NINCL_CONV=winograd: bench-splitk-bB.log, bench-winograd-bB.log), PyTorch
+# on the same GPU (TF32 off and on), and the full d2l recipe with the faster variants. Every log
+# goes into OUTDIR as it is written, so a run cut short still leaves what it did.
 #
 #   scripts/gpu-check.sh OUTDIR            the full check
 #   GPU_CHECK_SHORT=1 scripts/gpu-check.sh OUTDIR   a few-minute rehearsal (PoCL here)
@@ -63,18 +63,23 @@ resume=${GPU_CHECK_RESUME:-}
 py=${PYTHON:-python3}
 torch_dev=cpu
 "$py" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && torch_dev=cuda
+# Opt-in variants, each benched beside the default in its own files (bench.jsonl keeps one nincl
+# row a batch): split K on CLBlast's weight-gradient GEMMs (runtime/gemm-clblast.c) and
+# Winograd for the 3x3 and 5x5 layers (runtime/conv-winograd.c, the default on CPUs only).
+bench_variant() {  # name, VAR=value, batch
+    say "nincl bench batch $3, $2"
+    env "$2" "$nincl" bench "${dev[@]}" --model nin --batch "$3" --resize $resize --steps $steps --warmup 1 2>&1 |
+        tee "$out/bench-$1-b$3.log"
+    env "$2" "$nincl" bench "${dev[@]}" --model nin --batch "$3" --resize $resize --steps $steps --warmup 1 --json \
+        >> "$out/bench-$1.jsonl" 2>>"$log"
+}
 for b in $batches; do
     say "nincl bench batch $b"
     "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 2>&1 | tee -a "$log"
     "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps --warmup 1 --json \
         >> "$out/bench.jsonl" 2>>"$log"
-    # split K on the weight-gradient GEMMs (runtime/gemm-clblast.c), opt-in until measured: the
-    # same bench beside the one above; its own file, so bench.jsonl stays one nincl row a batch
-    say "nincl bench batch $b, NINCL_GEMM_SPLITK=1"
-    NINCL_GEMM_SPLITK=1 "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps \
-        --warmup 1 2>&1 | tee "$out/bench-splitk-b$b.log"
-    NINCL_GEMM_SPLITK=1 "$nincl" bench "${dev[@]}" --model nin --batch "$b" --resize $resize --steps $steps \
-        --warmup 1 --json >> "$out/bench-splitk.jsonl" 2>>"$log"
+    bench_variant splitk NINCL_GEMM_SPLITK=1 "$b"
+    bench_variant winograd NINCL_CONV=winograd "$b"
     for tf32 in off on; do
         [ "$torch" = 1 ] || continue
         [ "$torch_dev" = cpu ] && [ $tf32 = on ] && continue
@@ -101,26 +106,34 @@ PY
 
 # 4. the reference recipe: 10 epochs, lr 0.1, batch 128, 224x224, seed 1; bounded by
 #    GPU_CHECK_SECONDS (from the script's start) so the script itself ends in time. SIGTERM
-#    makes nincl save a checkpoint and stop cleanly; GPU_CHECK_RESUME continues it. Split K is
-#    on for the recipe when the first batch's bench above measured it more than 2% faster (it
-#    changes only the order of the weight gradients' sums).
+#    makes nincl save a checkpoint and stop cleanly; GPU_CHECK_RESUME continues it. Each variant
+#    is on for the recipe when the first batch's bench above measured it more than 2% faster
+#    (they change only the order of sums and the rounding).
 train_images_per_sec() {  # the first nincl row's training speed in a bench JSON file
     sed -n 's/.*"framework": *"nincl".*"train_images_per_sec": *\([0-9.]*\).*/\1/p' "$1" 2>/dev/null | head -1
 }
-split=${NINCL_GEMM_SPLITK:-}
-# a resumed run keeps the first call's choice (OUTDIR/recipe.env beside the run folder)
-[ -z "$split" ] && [ -n "$resume" ] && [ -f "$resume/../recipe.env" ] && . "$resume/../recipe.env" && split=$recipe_splitk
-if [ -z "$split" ] && [ -s "$out/bench-splitk.jsonl" ]; then
-    plain_speed=$(train_images_per_sec "$out/bench.jsonl"); split_speed=$(train_images_per_sec "$out/bench-splitk.jsonl")
-    split=$(awk -v a="${plain_speed:-0}" -v b="${split_speed:-0}" 'BEGIN { print (b > a * 1.02) ? 1 : 0 }')
-    say "training ${plain_speed:-?} img/s, with split K ${split_speed:-?} (first batch): NINCL_GEMM_SPLITK=$split for the recipe"
+faster() {  # variant name: 1 when its first-batch training beat the default's by more than 2%, else 0
+    local plain v
+    plain=$(train_images_per_sec "$out/bench.jsonl"); v=$(train_images_per_sec "$out/bench-$1.jsonl")
+    say "training ${plain:-?} img/s, with $1 ${v:-?} (first batch)" >&2
+    awk -v a="${plain:-0}" -v b="${v:-0}" 'BEGIN { print (b > a * 1.02) ? 1 : 0 }'
+}
+split=${NINCL_GEMM_SPLITK:-}; conv=${NINCL_CONV:-}
+# a resumed run keeps the first call's choices (OUTDIR/recipe.env beside the run folder)
+if [ -n "$resume" ] && [ -f "$resume/../recipe.env" ]; then
+    . "$resume/../recipe.env"
+    split=${split:-$recipe_splitk}; conv=${conv:-$recipe_conv}
 fi
-echo "recipe_splitk=$split" > "$out/recipe.env"
+[ -z "$split" ] && [ -s "$out/bench-splitk.jsonl" ] && split=$(faster splitk)
+[ -z "$conv" ] && [ -s "$out/bench-winograd.jsonl" ] && { [ "$(faster winograd)" = 1 ] && conv=winograd || conv=auto; }
+printf 'recipe_splitk=%s\nrecipe_conv=%s\n' "$split" "$conv" > "$out/recipe.env"
+say "the recipe runs with NINCL_GEMM_SPLITK=${split:-unset} NINCL_CONV=${conv:-unset}"
 [ -n "$split" ] && export NINCL_GEMM_SPLITK=$split
+[ -n "$conv" ] && export NINCL_CONV=$conv
 left=$(( ${GPU_CHECK_SECONDS:-100000} - SECONDS - 15 ))
 [ $left -gt 30 ] || left=30
 if [ -n "$resume" ]; then
-    say "nincl train --resume (reference recipe, continued from $resume, NINCL_GEMM_SPLITK=${split:-unset})"
+    say "nincl train --resume (reference recipe, continued from $resume)"
     [ "$resume" -ef "$out/run" ] || { rm -rf "$out/run" && cp -r "$resume" "$out/run" && chmod -R u+w "$out/run"; }
     timeout -s TERM $left "$nincl" train "${dev[@]}" --resume "$out/run" --data .gpu/data --progress off \
         2>&1 | tee -a "$out/train.log"
