@@ -27,7 +27,9 @@
 
 static struct ncl_ctx *ctx;
 static int verbose;
-static int expect_winograd;   /* this pass runs 3x3 and 5x5 stride-1 convolutions by Winograd */
+/* this pass runs 3x3 and 5x5 stride-1 convolutions by Winograd: 0 never, 1 all of them, 2 those
+ * with 16 or more input channels (auto on a CPU) */
+static int expect_winograd;
 
 #define OK(call) CHECK((call) == NCL_OK, "%s", ncl_last_error())
 
@@ -532,7 +534,8 @@ static void test_conv(const struct conv_case *cc, const int *batches, int fd_fir
         return;
     }
     struct ncl_shape out = ncl_graph_output_shape(g);
-    int winograd = expect_winograd && cc->s == 1 && (cc->k == 3 || cc->k == 5) && cc->pad <= cc->k - 1;
+    int winograd = expect_winograd && cc->s == 1 && (cc->k == 3 || cc->k == 5) && cc->pad <= cc->k - 1 &&
+                   (expect_winograd == 1 || cc->c >= 16);
     CHECK(g->layers[0].winograd_tile == (winograd ? (cc->k == 5 ? 2 : 4) : 0), "%s: Winograd tile %d", cc->name,
           g->layers[0].winograd_tile);
     CHECK(out.c == cc->oc && out.h == ref_out_size(cc->h, cc->k, cc->s, cc->pad) &&
@@ -1205,13 +1208,17 @@ int main(void)
     double t0 = now();
     test_philox_reference();
     /* every test once per GEMM implementation and kernel variant: the CPU default (packed GEMM,
-     * CPU kernels, Winograd), what GPUs run (CLBlast, GPU kernels, im2col), and Winograd on
-     * CLBlast with the GPU kernels (NINCL_CONV=winograd on a GPU) */
-    static const char *const gemms[] = {"packed", "clblast", "clblast"}, *const variants[] = {"cpu", "gpu", "gpu"};
-    static const char *const convs[] = {"auto", "auto", "winograd"};
-    for (int gi = 0; gi < 3; gi++) {
+     * CPU kernels) with Winograd wherever it applies, what GPUs run (CLBlast, GPU kernels,
+     * im2col), and Winograd on CLBlast with the GPU kernels (NINCL_CONV=winograd on a GPU);
+     * then the convolutions once more as a CPU runs them by default (auto: Winograd from 16
+     * input channels, im2col below) */
+    static const char *const gemms[] = {"packed", "clblast", "clblast", "packed"},
+                             *const variants[] = {"cpu", "gpu", "gpu", "cpu"};
+    static const char *const convs[] = {"winograd", "auto", "winograd", "auto"};
+    static const int expect[] = {1, 0, 1, 2};
+    for (int gi = 0; gi < 4; gi++) {
         struct ncl_ctx_params cp = {.gemm = gemms[gi], .kernels = variants[gi], .conv = convs[gi]};
-        expect_winograd = gi != 1;
+        expect_winograd = expect[gi];
         enum ncl_status s = ncl_ctx_create(&cp, &ctx);
         CHECK(s == NCL_OK, "no OpenCL device: %s", ncl_last_error());
         if (s != NCL_OK)
@@ -1231,7 +1238,7 @@ int main(void)
                      {"accumulate/sgd", test_accumulate_sgd},
                      {"softmax xent", test_softmax_xent},
                      {"chain", test_chain}};
-        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        for (size_t i = 0; i < (gi == 3 ? 1 : sizeof tests / sizeof tests[0]); i++) {   /* the last: convs */
             double t = now();
             tests[i].fn();
             if (verbose)
