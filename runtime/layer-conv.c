@@ -1,8 +1,9 @@
 /* Conv2d with fused bias and ReLU. On CNHW activations a convolution of a batch is one GEMM:
  * y[OC, batch * P] = W[OC, K] x col[K, batch * P]. A 1x1 stride-1 unpadded convolution needs
  * no im2col at all (x already is col); larger kernels build col in chunks of images so the
- * workspace stays bounded. Linear layers are 1x1 convolutions on [features, batch] tensors
- * (runtime/layer-linear.c). */
+ * workspace stays bounded. Stride-1 3x3 and 5x5 layers may run by Winograd instead
+ * (runtime/conv-winograd.c decides and computes). Linear layers are 1x1 convolutions on
+ * [features, batch] tensors (linear_setup below). */
 #include "conv-winograd.h"
 
 /* Workspace bound for im2col (floats). On a GPU, large enough to keep its GEMMs big; on a
@@ -58,7 +59,7 @@ static enum ncl_status conv_create_kernels(struct ncl_layer *l)
 {
     struct ncl_ctx *ctx = layer_ctx(l);
     int cpu = ncl_ctx_is_cpu(ctx);
-    if (!conv_is_direct(l)) {
+    if (!conv_is_direct(l) && !l->winograd_tile) {
         NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", cpu ? "im2col_rows" : "im2col", &l->k[K_IM2COL]));
         NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", cpu ? "col2im_planes" : "col2im", &l->k[K_COL2IM]));
     }
