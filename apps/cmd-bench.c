@@ -136,9 +136,10 @@ int cmd_bench(int argc, char **argv)
         for (int i = 0; i < layers; i++) {
             struct ncl_layer_info info;
             ncl_graph_layer_info(g, i, &info);
-            printf("%s{\"name\": \"%s\", \"kind\": \"%s\", \"forward_ms\": %.3f, \"backward_ms\": %.3f, "
-                   "\"forward_gflop\": %.3f}",
-                   i ? ", " : "", info.name, info.kind, fwd[i], bwd[i], ncl_graph_layer_flops(g, i) * batch * 1e-9);
+            printf("%s{\"name\": \"%s\", \"kind\": \"%s\", \"method\": \"%s\", \"forward_ms\": %.3f, "
+                   "\"backward_ms\": %.3f, \"forward_gflop\": %.3f}",
+                   i ? ", " : "", info.name, info.kind, info.method, fwd[i], bwd[i],
+                   ncl_graph_layer_flops(g, i) * batch * 1e-9);
         }
         printf("], \"gaps_between_kernels_ms\": %.3f, \"kernels\": [", gap_ms);
         for (int i = 0; i < kernels; i++)
@@ -154,19 +155,22 @@ int cmd_bench(int argc, char **argv)
                train_ips * train_flops * 1e-9, train_s / steps);
         printf("inference: %.1f images/s (%.1f GFLOP/s)\n", infer_ips, infer_ips * flops_per_image * 1e-9);
         printf("device memory: %.1f MiB\n\n", peak / 1048576.0);
-        printf("%-6s %-18s %11s %11s %9s %9s\n", "layer", "kind", "forward ms", "backward ms", "fwd GF/s", "bwd GF/s");
+        /* GFLOP/s count a convolution's direct arithmetic: above the device's peak where Winograd
+         * does fewer multiplications */
+        printf("%-6s %-18s %-9s %11s %11s %9s %9s\n", "layer", "kind", "method", "forward ms", "backward ms",
+               "fwd GF/s", "bwd GF/s");
         double tf = 0, tb = 0;
         for (int i = 0; i < layers; i++) {
             struct ncl_layer_info info;
             ncl_graph_layer_info(g, i, &info);
             double fl = ncl_graph_layer_flops(g, i) * batch;
             double bfl = i ? 2 * fl : fl;
-            printf("%-6s %-18s %11.2f %11.2f %9.1f %9.1f\n", info.name, info.kind, fwd[i], bwd[i],
+            printf("%-6s %-18s %-9s %11.2f %11.2f %9.1f %9.1f\n", info.name, info.kind, info.method, fwd[i], bwd[i],
                    fwd[i] > 0 ? fl / fwd[i] * 1e-6 : 0, bwd[i] > 0 ? bfl / bwd[i] * 1e-6 : 0);
             tf += fwd[i];
             tb += bwd[i];
         }
-        printf("%-6s %-18s %11.2f %11.2f\n", "total", "", tf, tb);
+        printf("%-6s %-18s %-9s %11.2f %11.2f\n", "total", "", "", tf, tb);
         printf("\n%-24s %6s %11s %6s\n", "kernel (same step)", "calls", "ms", "share");
         double tk = 0;
         for (int i = 0; i < kernels; i++)

@@ -150,6 +150,7 @@ uint64_t ncl_graph_device_bytes(const struct ncl_graph *g);
 
 struct ncl_layer_info {
     const char *name, *kind, *group_name;
+    const char *method;     /* how a convolution runs: "winograd", "im2col" or "gemm" (1x1); "" otherwise */
     int group;
     struct ncl_shape out;   /* for batch n = 1 */
 };

@@ -31,11 +31,20 @@ int ncl_conv_winograd_tile(const struct ncl_layer *l)
     /* the input gradient convolves with padding kernel - 1 - pad, which must not be negative */
     if (l->linear_out || p->stride != 1 || (p->kernel != 3 && p->kernel != 5) || p->pad > p->kernel - 1)
         return 0;
+    int m = p->kernel == 5 ? 2 : 4;
+    if (how == NCL_CONV_WINOGRAD)
+        return m;
     /* auto: not on few input channels, where the transforms cost more than the products they
-     * save (nin-small's first layer, 1 -> 48 channels 5x5 at 28x28: 8x slower forward) */
-    if (how == NCL_CONV_AUTO && l->x->shape.c < 16)
-        return 0;
-    return p->kernel == 5 ? 2 : 4;
+     * save (nin-small's first layer, 1 -> 48 channels 5x5 at 28x28: 8x slower forward); and
+     * only where it saves enough multiply-adds per (in, out) channel pair over the batch to pay
+     * for the filter transforms and the 36 GEMM launches per round. Measured on NiN's 3x3
+     * layers: 4.0 (256 -> 384) 2x slower saving 1728 (96x96 input, batch 16), 15% slower at
+     * 3456 (batch 32), 2.1x faster at 31104 (224x224, batch 32); 7.0 (384 -> 10, where
+     * im2col's GEMM has too few rows) 1.7x faster at 2592 (224x224, batch 32). */
+    struct ncl_shape out = l->y->shape;
+    long tiles = (long)ceil_div(out.h, m) * ceil_div(out.w, m);
+    long saved = (long)out.n * ((long)p->kernel * p->kernel * out.h * out.w - ALPHA2 * tiles);
+    return l->x->shape.c >= 16 && saved >= 2048 ? m : 0;
 }
 
 /* Tiles per image of the larger of the two outputs the path computes (y, and x's gradient). */

@@ -40,6 +40,7 @@ struct ncl_layer_ops {
     enum ncl_status (*create_kernels)(struct ncl_layer *l);
     enum ncl_status (*forward)(struct ncl_layer *l, int batch, enum ncl_mode mode, uint64_t step);
     enum ncl_status (*backward)(struct ncl_layer *l, int batch, int need_dx);
+    const char *(*method)(const struct ncl_layer *l);   /* optional: ncl_layer_info.method */
 };
 
 #define NCL_LAYER_MAX_PARAMS 2

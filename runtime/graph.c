@@ -381,6 +381,7 @@ void ncl_graph_layer_info(const struct ncl_graph *g, int i, struct ncl_layer_inf
     const struct ncl_layer *l = &g->layers[i];
     info->name = l->name;
     info->kind = l->ops->kind;
+    info->method = l->ops->method ? l->ops->method(l) : "";
     info->group_name = l->group_name;
     info->group = l->group;
     info->out = l->y->shape;

@@ -186,12 +186,18 @@ static enum ncl_status conv_backward(struct ncl_layer *l, int batch, int need_dx
     return NCL_OK;
 }
 
+static const char *conv_method(const struct ncl_layer *l)
+{
+    return conv_is_direct(l) ? "gemm" : l->winograd_tile ? "winograd" : "im2col";
+}
+
 const struct ncl_layer_ops ncl_layer_conv_ops = {
     .kind = "Conv2d",
     .setup = conv_setup,
     .create_kernels = conv_create_kernels,
     .forward = conv_forward,
     .backward = conv_backward,
+    .method = conv_method,
 };
 
 /* Linear: a 1x1 convolution over a flattened [features, batch] input. */
@@ -211,4 +217,5 @@ const struct ncl_layer_ops ncl_layer_linear_ops = {
     .create_kernels = conv_create_kernels,
     .forward = conv_forward,
     .backward = conv_backward,
+    .method = conv_method,
 };

@@ -534,8 +534,13 @@ static void test_conv(const struct conv_case *cc, const int *batches, int fd_fir
         return;
     }
     struct ncl_shape out = ncl_graph_output_shape(g);
+    /* auto's rule (runtime/conv-winograd.c): 16 or more input channels, and 2048 or more
+     * multiply-adds saved per channel pair over the reserved batch */
+    int m = cc->k == 5 ? 2 : 4, oh = ref_out_size(cc->h, cc->k, cc->s, cc->pad), ow = ref_out_size(cc->w, cc->k, cc->s, cc->pad);
+    long saved = (long)(cc->reserve_n ? cc->reserve_n : cc->n) *
+                 ((long)cc->k * cc->k * oh * ow - 36L * ((oh + m - 1) / m) * ((ow + m - 1) / m));
     int winograd = expect_winograd && cc->s == 1 && (cc->k == 3 || cc->k == 5) && cc->pad <= cc->k - 1 &&
-                   (expect_winograd == 1 || cc->c >= 16);
+                   (expect_winograd == 1 || (cc->c >= 16 && saved >= 2048));
     CHECK(g->layers[0].winograd_tile == (winograd ? (cc->k == 5 ? 2 : 4) : 0), "%s: Winograd tile %d", cc->name,
           g->layers[0].winograd_tile);
     CHECK(out.c == cc->oc && out.h == ref_out_size(cc->h, cc->k, cc->s, cc->pad) &&
@@ -608,6 +613,9 @@ static void test_convs(void)
     test_conv(&k5p4, three, 1);
     test_conv(&k3p2, three, 1);
     test_conv(&k5c, three, 0);
+    /* enough channels but too few pixels for auto to choose Winograd (saves 180 per pair) */
+    static const struct conv_case few = {"conv k3 s1 p1, 16 channels, 6x7", 1, 16, 6, 7, 8, 3, 1, 1, 1, 0, 0};
+    test_conv(&few, one, 1);
     test_conv(&wide_direct, one, 0);
 }
 
