@@ -69,7 +69,8 @@
     {{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f}, {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.0f}, {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 1.0f}}
 #endif
 
-/* U[e][row][col] = (G g G^T)[e] for every (out channel, in channel) filter g of w[OC][IC][WR][WR].
+/* U[row][e][col] = (G g G^T)[e] for every (out channel, in channel) filter g of w[OC][IC][WR][WR]
+ * (row by row, the A of the 36 products cut out of one K: runtime/conv-winograd.c).
  * transpose = 0: row = out channel, col = in channel (the forward pass). transpose = 1: the
  * filter rotated by 180 degrees with row = in channel, col = out channel: the input gradient of
  * a stride-1 convolution is the convolution of the output gradient with that filter. */
@@ -97,7 +98,8 @@ __kernel void winograd_filter(__global const float *w, ulong w_off, int OC, int 
                 s += G[a][k] * g[k][b];
             t[a][b] = s;
         }
-    size_t plane = (size_t)OC * IC, at = transpose ? (size_t)ic * OC + oc : (size_t)oc * IC + ic;
+    int row = transpose ? ic : oc, col = transpose ? oc : ic, cols = transpose ? OC : IC;
+    __global float *out = U + u_off + (size_t)row * ALPHA * ALPHA * cols + col;
 #pragma unroll
     for (int a = 0; a < ALPHA; a++)
 #pragma unroll
@@ -106,15 +108,18 @@ __kernel void winograd_filter(__global const float *w, ulong w_off, int OC, int 
 #pragma unroll
             for (int k = 0; k < WR; k++)
                 s += t[a][k] * G[b][k];
-            U[u_off + (size_t)(a * ALPHA + b) * plane + at] = s;
+            out[(a * ALPHA + b) * cols] = s;
         }
 }
 
-/* V[e][c][t] = (B^T d B)[e] for tile t of the images [n0, n0 + T / tiles) of a batch of `batch`,
- * channel c of x (C x H x W per image, CNHW). Tile t = (image, ty, tx) covers input rows
- * ty * WM - pad .. + ALPHA - 1 (zeros outside the image). One work-item per (tile, channel). */
+/* V[v_off + e * e_stride + c * c_stride + t] = (B^T d B)[e] for tile t of the images
+ * [n0, n0 + T / tiles) of a batch of `batch`, channel c of x (C x H x W per image, CNHW): [e][c][t]
+ * for the forward products, [c][e][t] for the weight gradient's. Tile t = (image, ty, tx)
+ * covers input rows ty * WM - pad .. + ALPHA - 1 (zeros outside the image). One work-item per
+ * (tile, channel). */
 __kernel void winograd_input(__global const float *x, ulong x_off, int batch, int n0, int C, int H, int W, int pad,
-                             int tiles_h, int tiles_w, int T, __global float *V, ulong v_off)
+                             int tiles_h, int tiles_w, int T, __global float *V, ulong v_off, ulong e_stride,
+                             ulong c_stride)
 {
     int t = get_global_id(0), c = get_global_id(1);
     if (t >= T || c >= C)
@@ -141,8 +146,7 @@ __kernel void winograd_input(__global const float *x, ulong x_off, int batch, in
                 s += BT[i][k] * d[k][j];
             u[i][j] = s;
         }
-    size_t plane_stride = (size_t)C * T;
-    __global float *out = V + v_off + (size_t)c * T + t;
+    __global float *out = V + v_off + c * c_stride + t;
 #pragma unroll
     for (int i = 0; i < ALPHA; i++)
 #pragma unroll
@@ -151,7 +155,7 @@ __kernel void winograd_input(__global const float *x, ulong x_off, int batch, in
 #pragma unroll
             for (int k = 0; k < ALPHA; k++)
                 s += u[i][k] * BT[j][k];
-            out[(i * ALPHA + j) * plane_stride] = s;
+            out[(i * ALPHA + j) * e_stride] = s;
         }
 }
 
@@ -203,7 +207,7 @@ __kernel void winograd_output(__global const float *M, ulong m_off, int T, int C
         }
 }
 
-/* D[e][c][t] = (GW dy GW^T)[e] for the WM x WM tile t of channel c of the output gradient
+/* D[c][e][t] = (GW dy GW^T)[e] for the WM x WM tile t of channel c of the output gradient
  * (C x OH x OW per image, CNHW; zeros past the edge), tiles numbered as in winograd_input. */
 __kernel void winograd_dy(__global const float *dy, ulong dy_off, int batch, int n0, int C, int OH, int OW,
                           int tiles_h, int tiles_w, int T, __global float *D, ulong d_off)
@@ -231,8 +235,7 @@ __kernel void winograd_dy(__global const float *dy, ulong dy_off, int batch, int
                 s += GW[i][k] * d[k][j];
             u[i][j] = s;
         }
-    size_t plane_stride = (size_t)C * T;
-    __global float *out = D + d_off + (size_t)c * T + t;
+    __global float *out = D + d_off + (size_t)c * ALPHA * ALPHA * T + t;
 #pragma unroll
     for (int i = 0; i < ALPHA; i++)
 #pragma unroll
@@ -241,7 +244,7 @@ __kernel void winograd_dy(__global const float *dy, ulong dy_off, int batch, int
 #pragma unroll
             for (int k = 0; k < WM; k++)
                 s += u[i][k] * GW[j][k];
-            out[(i * ALPHA + j) * plane_stride] = s;
+            out[(size_t)(i * ALPHA + j) * T] = s;
         }
 }
 

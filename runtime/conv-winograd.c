@@ -88,8 +88,9 @@ enum ncl_status ncl_conv_winograd_create_kernels(struct ncl_layer *l, cl_kernel 
 
 /* One convolution by Winograd: the forward pass (grad = 0: x -> y with bias and ReLU) or the
  * input gradient (grad = 1: dy -> dx, the filter rotated and its channels swapped). The
- * workspace holds U [36][cout][cin], then per round of images V [36][cin][T] and
- * M [36][cout][T], T = tiles of the round. */
+ * workspace holds U [cout][36][cin], then per round of images V [36][cin][T] and
+ * M [36][cout][T], T = tiles of the round: the 36 products M[e] = U[.][e][.] x V[e] are one
+ * GEMM's K (36 x cin) cut into 36 independent products, one launch (ncl_gemm_sliced). */
 static enum ncl_status winograd_run(struct ncl_layer *l, const cl_kernel *k, int batch, int grad)
 {
     struct ncl_ctx *ctx = layer_ctx(l);
@@ -116,13 +117,14 @@ static enum ncl_status winograd_run(struct ncl_layer *l, const cl_kernel *k, int
         int g = batch - n0 < l->winograd_chunk ? batch - n0 : l->winograd_chunk;
         int T = g * tiles_h * tiles_w;
         cl_ulong v_off = u_floats, m_off = u_floats + ALPHA2 * (size_t)cin * T;
+        cl_ulong e_stride = (cl_ulong)cin * T, c_stride = (cl_ulong)T;   /* V [36][cin][T] */
         struct ncl_arg iargs[] = {NCL_ARG(src),   NCL_ARG(zero),    NCL_ARG(batch),   NCL_ARG(n0), NCL_ARG(cin),
                                   NCL_ARG(src_h), NCL_ARG(src_w),   NCL_ARG(pad),     NCL_ARG(tiles_h),
-                                  NCL_ARG(tiles_w), NCL_ARG(T),     NCL_ARG(ws),      NCL_ARG(v_off)};
-        NCL_TRY(ncl_launch(ctx, k[K_INPUT], "winograd_input", (size_t)T, (size_t)cin, 13, iargs));
-        for (size_t e = 0; e < ALPHA2; e++)
-            NCL_TRY(ncl_gemm(ctx, 0, 0, cout, T, cin, 1.0f, ws, e * cout * cin, cin, ws, v_off + e * cin * T, T,
-                             0.0f, ws, m_off + e * cout * T, T));
+                                  NCL_ARG(tiles_w), NCL_ARG(T),     NCL_ARG(ws),      NCL_ARG(v_off),
+                                  NCL_ARG(e_stride), NCL_ARG(c_stride)};
+        NCL_TRY(ncl_launch(ctx, k[K_INPUT], "winograd_input", (size_t)T, (size_t)cin, 15, iargs));
+        NCL_TRY(ncl_gemm_sliced(ctx, 0, 0, cout, T, cin, ALPHA2, 1.0f, ws, 0, ALPHA2 * (size_t)cin, ws, v_off, T,
+                                0.0f, ws, m_off, T, (size_t)cout * T));
         struct ncl_arg oargs[] = {NCL_ARG(ws),      NCL_ARG(m_off),   NCL_ARG(T),        NCL_ARG(cout),
                                   NCL_ARG(batch),   NCL_ARG(n0),      NCL_ARG(dst_h),    NCL_ARG(dst_w),
                                   NCL_ARG(tiles_h), NCL_ARG(tiles_w), NCL_ARG(params),   NCL_ARG(b_off),
@@ -143,9 +145,10 @@ enum ncl_status ncl_conv_winograd_input_grad(struct ncl_layer *l, const cl_kerne
 }
 
 /* dw += the weight gradient for x and dy (already through the ReLU): per round of images, the
- * input patches V [36][ic][T] (as in the forward pass) and the output-gradient tiles D
- * [36][oc][T] transformed, then S[e] (+)= D[e] x V[e]^T, the sum over the round's tiles,
- * accumulated in the workspace's first 36 x oc x ic floats; one back-transform at the end. */
+ * input patches V [ic][36][T] and the output-gradient tiles D [oc][36][T] transformed, then
+ * S[e] (+)= D[.][e][.] x V[.][e][.]^T, the sums over the round's tiles (one launch: K = 36 x T
+ * cut into 36 products), accumulated in the workspace's first 36 x oc x ic floats; one
+ * back-transform at the end. */
 enum ncl_status ncl_conv_winograd_weight_grad(struct ncl_layer *l, const cl_kernel *k, int batch)
 {
     struct ncl_ctx *ctx = layer_ctx(l);
@@ -160,19 +163,19 @@ enum ncl_status ncl_conv_winograd_weight_grad(struct ncl_layer *l, const cl_kern
         int g = batch - n0 < l->winograd_chunk ? batch - n0 : l->winograd_chunk;
         int T = g * tiles_h * tiles_w;
         cl_ulong v_off = s_floats, d_off = s_floats + ALPHA2 * (size_t)ic * T;
+        cl_ulong e_stride = (cl_ulong)T, c_stride = ALPHA2 * (cl_ulong)T;   /* V [ic][36][T] */
         struct ncl_arg iargs[] = {NCL_ARG(l->x->buf), NCL_ARG(zero),    NCL_ARG(batch), NCL_ARG(n0),
                                   NCL_ARG(ic),        NCL_ARG(in.h),    NCL_ARG(in.w),  NCL_ARG(pad),
                                   NCL_ARG(tiles_h),   NCL_ARG(tiles_w), NCL_ARG(T),     NCL_ARG(ws),
-                                  NCL_ARG(v_off)};
-        NCL_TRY(ncl_launch(ctx, k[K_INPUT], "winograd_input", (size_t)T, (size_t)ic, 13, iargs));
+                                  NCL_ARG(v_off),     NCL_ARG(e_stride), NCL_ARG(c_stride)};
+        NCL_TRY(ncl_launch(ctx, k[K_INPUT], "winograd_input", (size_t)T, (size_t)ic, 15, iargs));
         struct ncl_arg dargs[] = {NCL_ARG(l->dy),   NCL_ARG(zero),    NCL_ARG(batch), NCL_ARG(n0),
                                   NCL_ARG(oc),      NCL_ARG(out.h),   NCL_ARG(out.w), NCL_ARG(tiles_h),
                                   NCL_ARG(tiles_w), NCL_ARG(T),       NCL_ARG(ws),    NCL_ARG(d_off)};
         NCL_TRY(ncl_launch(ctx, k[K_DY], "winograd_dy", (size_t)T, (size_t)oc, 12, dargs));
         float beta = n0 == 0 ? 0.0f : 1.0f;
-        for (size_t e = 0; e < ALPHA2; e++)
-            NCL_TRY(ncl_gemm(ctx, 0, 1, oc, ic, T, 1.0f, ws, d_off + e * oc * T, T, ws, v_off + e * ic * T, T, beta,
-                             ws, e * oc * ic, ic));
+        NCL_TRY(ncl_gemm_sliced(ctx, 0, 1, oc, ic, T, ALPHA2, 1.0f, ws, d_off, ALPHA2 * (size_t)T, ws, v_off,
+                                ALPHA2 * (size_t)T, beta, ws, 0, ic, (size_t)oc * ic));
     }
     cl_mem grads = l->g->grad_buf;
     struct ncl_arg gargs[] = {NCL_ARG(ws), NCL_ARG(zero), NCL_ARG(oc), NCL_ARG(ic), NCL_ARG(grads), NCL_ARG(w_off)};

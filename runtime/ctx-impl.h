@@ -96,6 +96,12 @@ enum ncl_status ncl_gemm_fused(struct ncl_ctx *ctx, int trans_a, int trans_b, si
                                float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
                                float beta, cl_mem c, size_t c_off, size_t ldc, const struct ncl_gemm_epilogue *ep,
                                int *applied);
+/* K cut into independent products: for s < slices, C_s = alpha * op(A)[:, s*kc, +kc) op(B)[s*kc, +kc), :]
+ * + beta * C_s, where C_s starts at c_off + s * c_slice (row stride ldc). Winograd's 36
+ * products per round (runtime/conv-winograd.c) as one launch instead of 36. */
+enum ncl_status ncl_gemm_sliced(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t kc,
+                                size_t slices, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
+                                size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc, size_t c_slice);
 enum ncl_status ncl_gemm_clblast(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                                  float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
                                  float beta, cl_mem c, size_t c_off, size_t ldc);

@@ -140,3 +140,20 @@ enum ncl_status ncl_gemm_clblast(struct ncl_ctx *ctx, int trans_a, int trans_b, 
         return clblast_fail("CLBlastSgemm", trans_a, trans_b, m, n, k, st);
     return NCL_OK;
 }
+
+enum ncl_status ncl_gemm_clblast_sliced(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t kc,
+                                        size_t slices, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
+                                        size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc,
+                                        size_t c_slice)
+{
+    ctx->clblast_used = 1;
+    /* slice s starts kc columns of op(A) and kc rows of op(B) further on */
+    size_t a_stride = trans_a ? kc * lda : kc, b_stride = trans_b ? kc : kc * ldb;
+    CLBlastStatusCode st = CLBlastSgemmStridedBatched(
+        CLBlastLayoutRowMajor, trans_a ? CLBlastTransposeYes : CLBlastTransposeNo,
+        trans_b ? CLBlastTransposeYes : CLBlastTransposeNo, m, n, kc, alpha, a, a_off, lda, a_stride, b, b_off, ldb,
+        b_stride, beta, c, c_off, ldc, c_slice, slices, &ctx->queue, NULL);
+    if (st != CLBlastSuccess)
+        return clblast_fail("CLBlastSgemmStridedBatched", trans_a, trans_b, m, n, kc, st);
+    return NCL_OK;
+}

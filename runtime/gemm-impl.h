@@ -10,6 +10,16 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
                                 float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
                                 float beta, cl_mem c, size_t c_off, size_t ldc, const struct ncl_gemm_epilogue *ep,
                                 int *ep_applied);
+/* ncl_gemm_sliced's contract, in one launch of the packed kernels. */
+enum ncl_status ncl_gemm_packed_sliced(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t kc,
+                                       size_t slices, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
+                                       size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc,
+                                       size_t c_slice);
+/* The same with CLBlast: one CLBlastSgemmStridedBatched. */
+enum ncl_status ncl_gemm_clblast_sliced(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t kc,
+                                        size_t slices, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
+                                        size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc,
+                                        size_t c_slice);
 void ncl_gemm_packed_state_free(struct ncl_ctx *ctx);
 /* Device bytes held by the packing buffers and the slice workspace. */
 uint64_t ncl_gemm_packed_device_bytes(const struct ncl_ctx *ctx);

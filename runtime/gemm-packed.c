@@ -249,6 +249,73 @@ static struct gemm_plan plan_choose(const struct ncl_ctx *ctx, const struct gemm
     return p;
 }
 
+/* Runs plan p: the micro-kernels write slice s (K values [s * kc, s * kc + kc)) of the product
+ * to out + out_off + s * out_slice, row stride out_ld, as out_alpha * product + out_beta * out. */
+static enum ncl_status packed_run(struct ncl_ctx *ctx, struct ncl_gemm_state *st, const struct gemm_plan *p,
+                                  int trans_a, int trans_b, size_t m, size_t n, size_t k, cl_mem a, size_t a_off,
+                                  size_t lda, cl_mem b, size_t b_off, size_t ldb, cl_mem out, cl_ulong out_off,
+                                  cl_ulong out_ld, cl_ulong out_slice, float out_alpha, float out_beta,
+                                  const struct ncl_gemm_epilogue *ep, int *ep_applied)
+{
+    const struct gemm_tune *t = &st->t;
+    cl_int M = (cl_int)m, N = (cl_int)n, K = (cl_int)k;
+    cl_int KC = (cl_int)p->kc, MT = (cl_int)p->mt_per_item;
+    size_t global[2] = {p->tiles_n * cdiv(p->tiles_m, p->mt_per_item), p->slices};
+
+    if (p->dot) {
+        cl_ulong A_OFF = a_off, LDA = lda, B_OFF = b_off, LDB = ldb;
+        struct ncl_arg args[] = {NCL_ARG(a),   NCL_ARG(A_OFF),   NCL_ARG(LDA),     NCL_ARG(b),  NCL_ARG(B_OFF),
+                                 NCL_ARG(LDB), NCL_ARG(out),     NCL_ARG(out_off), NCL_ARG(out_ld),
+                                 NCL_ARG(out_slice), NCL_ARG(M), NCL_ARG(N),       NCL_ARG(K),  NCL_ARG(KC),
+                                 NCL_ARG(MT),  NCL_ARG(out_alpha), NCL_ARG(out_beta)};
+        return run(ctx, st, VAR_WIDE, K_DOT, global, 17, args);
+    }
+    size_t mr = (size_t)t->mr[p->var], nr = (size_t)t->nv[p->var] * t->vw;
+    NCL_TRY(buf_reserve(ctx, &st->pa, p->tiles_m * mr * k, "GEMM packed A"));
+    {
+        cl_ulong A_OFF = a_off, RS = trans_a ? 1 : lda, KS = trans_a ? lda : 1;
+        size_t g[2] = {p->tiles_m, cdiv(k, 64)};
+        struct ncl_arg args[] = {NCL_ARG(a), NCL_ARG(A_OFF), NCL_ARG(RS), NCL_ARG(KS),
+                                 NCL_ARG(M), NCL_ARG(K),     NCL_ARG(st->pa.mem)};
+        NCL_TRY(run(ctx, st, p->var, K_PACK_A, g, 7, args));
+    }
+    cl_mem bsrc = b;
+    cl_int packed = p->b_packed;
+    if (p->b_packed) {
+        NCL_TRY(buf_reserve(ctx, &st->pb, p->tiles_n * nr * k, "GEMM packed B"));
+        cl_ulong B_OFF = b_off, KS = trans_b ? 1 : ldb, CS = trans_b ? ldb : 1;
+        size_t g[2] = {p->tiles_n, cdiv(k, 16)};
+        struct ncl_arg args[] = {NCL_ARG(b), NCL_ARG(B_OFF), NCL_ARG(KS), NCL_ARG(CS),
+                                 NCL_ARG(N), NCL_ARG(K),     NCL_ARG(st->pb.mem)};
+        NCL_TRY(run(ctx, st, p->var, K_PACK_B, g, 7, args));
+        bsrc = st->pb.mem;
+    }
+    /* gemm_tile applies the epilogue to its columns after the product; with K slices only the
+     * reduction sees the finished C, so then the caller applies it */
+    cl_int epi = ep && p->slices == 1 ? (ep->relu ? 2 : 1) : 0;
+    cl_mem bias = epi ? ep->bias : out;   /* any valid buffer when unused */
+    cl_ulong B_OFF = b_off, LDB = ldb, BIAS_OFF = epi ? ep->bias_off : 0;
+    struct ncl_arg args[] = {NCL_ARG(st->pa.mem), NCL_ARG(bsrc),     NCL_ARG(B_OFF), NCL_ARG(LDB),
+                             NCL_ARG(packed),     NCL_ARG(out),      NCL_ARG(out_off), NCL_ARG(out_ld),
+                             NCL_ARG(out_slice),  NCL_ARG(M),        NCL_ARG(N),     NCL_ARG(K),
+                             NCL_ARG(KC),         NCL_ARG(MT),       NCL_ARG(out_alpha), NCL_ARG(out_beta),
+                             NCL_ARG(bias),       NCL_ARG(BIAS_OFF), NCL_ARG(epi)};
+    NCL_TRY(run(ctx, st, p->var, K_TILE, global, 19, args));
+    if (ep_applied)
+        *ep_applied = epi != 0;
+    return NCL_OK;
+}
+
+static enum ncl_status check_dims(int trans_a, int trans_b, size_t m, size_t n, size_t k, size_t lda, size_t ldb,
+                                  size_t ldc)
+{
+    if (lda < (trans_a ? m : k) || ldb < (trans_b ? k : n) || ldc < n || m > INT32_MAX || n > INT32_MAX ||
+        k > INT32_MAX)
+        return ncl_fail(NCL_ERR_ARG, "gemm %s%s m=%zu n=%zu k=%zu: bad leading dimension (lda %zu, ldb %zu, ldc %zu)",
+                        trans_a ? "T" : "N", trans_b ? "T" : "N", m, n, k, lda, ldb, ldc);
+    return NCL_OK;
+}
+
 enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,
                                 float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb,
                                 float beta, cl_mem c, size_t c_off, size_t ldc, const struct ncl_gemm_epilogue *ep,
@@ -258,81 +325,46 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
         *ep_applied = 0;
     if (m == 0 || n == 0)
         return NCL_OK;
-    if (lda < (trans_a ? m : k) || ldb < (trans_b ? k : n) || ldc < n || m > INT32_MAX || n > INT32_MAX ||
-        k > INT32_MAX)
-        return ncl_fail(NCL_ERR_ARG, "gemm %s%s m=%zu n=%zu k=%zu: bad leading dimension (lda %zu, ldb %zu, ldc %zu)",
-                        trans_a ? "T" : "N", trans_b ? "T" : "N", m, n, k, lda, ldb, ldc);
+    NCL_TRY(check_dims(trans_a, trans_b, m, n, k, lda, ldb, ldc));
     struct ncl_gemm_state *st = NULL;
     NCL_TRY(state_get(ctx, &st));
-    const struct gemm_tune *t = &st->t;
-    cl_int M = (cl_int)m, N = (cl_int)n, K = (cl_int)k;
 
     if (k == 0)   /* C = beta * C: a reduction over no slices */
         return ncl_gemm_reduce(ctx, c, 0, m, n, alpha, beta, c, c_off, ldc);
 
-    struct gemm_plan p = plan_choose(ctx, t, trans_a, trans_b, m, n, k);
+    struct gemm_plan p = plan_choose(ctx, &st->t, trans_a, trans_b, m, n, k);
+    if (p.slices == 1)
+        return packed_run(ctx, st, &p, trans_a, trans_b, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, 0,
+                          alpha, beta, ep, ep_applied);
+    /* per-slice partial products into the workspace, then their sum into C */
+    cl_mem work;
+    NCL_TRY(ncl_gemm_slice_workspace(ctx, p.slices * m * n, &work));
+    NCL_TRY(packed_run(ctx, st, &p, trans_a, trans_b, m, n, k, a, a_off, lda, b, b_off, ldb, work, 0, n,
+                       (cl_ulong)m * n, 1.0f, 0.0f, NULL, NULL));
+    return ncl_gemm_reduce(ctx, work, p.slices, m, n, alpha, beta, c, c_off, ldc);
+}
 
-    /* Where the micro-kernel writes: C itself, or per-slice partial products. */
-    cl_mem out = c;
-    cl_ulong out_off = c_off, out_ld = ldc, out_slice = 0;
-    float out_alpha = alpha, out_beta = beta;
-    if (p.slices > 1) {
-        NCL_TRY(ncl_gemm_slice_workspace(ctx, p.slices * m * n, &out));
-        out_off = 0;
-        out_ld = n;
-        out_slice = (cl_ulong)m * n;
-        out_alpha = 1.0f;
-        out_beta = 0.0f;
+enum ncl_status ncl_gemm_packed_sliced(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t kc,
+                                       size_t slices, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b,
+                                       size_t b_off, size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc,
+                                       size_t c_slice)
+{
+    if (m == 0 || n == 0 || slices == 0)
+        return NCL_OK;
+    NCL_TRY(check_dims(trans_a, trans_b, m, n, kc * slices, lda, ldb, ldc));
+    struct ncl_gemm_state *st = NULL;
+    NCL_TRY(state_get(ctx, &st));
+    if (kc == 0) {   /* C_s = beta * C_s */
+        for (size_t s = 0; s < slices; s++)
+            NCL_TRY(ncl_gemm_reduce(ctx, c, 0, m, n, alpha, beta, c, c_off + s * c_slice, ldc));
+        return NCL_OK;
     }
-    cl_int KC = (cl_int)p.kc, MT = (cl_int)p.mt_per_item;
-    size_t global[2] = {p.tiles_n * cdiv(p.tiles_m, p.mt_per_item), p.slices};
-
-    if (p.dot) {
-        cl_ulong A_OFF = a_off, LDA = lda, B_OFF = b_off, LDB = ldb;
-        struct ncl_arg args[] = {NCL_ARG(a),   NCL_ARG(A_OFF),   NCL_ARG(LDA),     NCL_ARG(b),  NCL_ARG(B_OFF),
-                                 NCL_ARG(LDB), NCL_ARG(out),     NCL_ARG(out_off), NCL_ARG(out_ld),
-                                 NCL_ARG(out_slice), NCL_ARG(M), NCL_ARG(N),       NCL_ARG(K),  NCL_ARG(KC),
-                                 NCL_ARG(MT),  NCL_ARG(out_alpha), NCL_ARG(out_beta)};
-        NCL_TRY(run(ctx, st, VAR_WIDE, K_DOT, global, 17, args));
-    } else {
-        size_t mr = (size_t)t->mr[p.var], nr = (size_t)t->nv[p.var] * t->vw;
-        NCL_TRY(buf_reserve(ctx, &st->pa, p.tiles_m * mr * k, "GEMM packed A"));
-        {
-            cl_ulong A_OFF = a_off, RS = trans_a ? 1 : lda, KS = trans_a ? lda : 1;
-            size_t g[2] = {p.tiles_m, cdiv(k, 64)};
-            struct ncl_arg args[] = {NCL_ARG(a), NCL_ARG(A_OFF), NCL_ARG(RS), NCL_ARG(KS),
-                                     NCL_ARG(M), NCL_ARG(K),     NCL_ARG(st->pa.mem)};
-            NCL_TRY(run(ctx, st, p.var, K_PACK_A, g, 7, args));
-        }
-        cl_mem bsrc = b;
-        cl_int packed = p.b_packed;
-        if (p.b_packed) {
-            NCL_TRY(buf_reserve(ctx, &st->pb, p.tiles_n * nr * k, "GEMM packed B"));
-            cl_ulong B_OFF = b_off, KS = trans_b ? 1 : ldb, CS = trans_b ? ldb : 1;
-            size_t g[2] = {p.tiles_n, cdiv(k, 16)};
-            struct ncl_arg args[] = {NCL_ARG(b), NCL_ARG(B_OFF), NCL_ARG(KS), NCL_ARG(CS),
-                                     NCL_ARG(N), NCL_ARG(K),     NCL_ARG(st->pb.mem)};
-            NCL_TRY(run(ctx, st, p.var, K_PACK_B, g, 7, args));
-            bsrc = st->pb.mem;
-        }
-        /* gemm_tile applies the epilogue to its columns after the product; with K slices only the
-         * reduction sees the finished C, so then the caller applies it */
-        cl_int epi = ep && p.slices == 1 ? (ep->relu ? 2 : 1) : 0;
-        cl_mem bias = epi ? ep->bias : out;   /* any valid buffer when unused */
-        cl_ulong B_OFF = b_off, LDB = ldb, BIAS_OFF = epi ? ep->bias_off : 0;
-        struct ncl_arg args[] = {NCL_ARG(st->pa.mem), NCL_ARG(bsrc),     NCL_ARG(B_OFF), NCL_ARG(LDB),
-                                 NCL_ARG(packed),     NCL_ARG(out),      NCL_ARG(out_off), NCL_ARG(out_ld),
-                                 NCL_ARG(out_slice),  NCL_ARG(M),        NCL_ARG(N),     NCL_ARG(K),
-                                 NCL_ARG(KC),         NCL_ARG(MT),       NCL_ARG(out_alpha), NCL_ARG(out_beta),
-                                 NCL_ARG(bias),       NCL_ARG(BIAS_OFF), NCL_ARG(epi)};
-        NCL_TRY(run(ctx, st, p.var, K_TILE, global, 19, args));
-        if (ep_applied)
-            *ep_applied = epi != 0;
-    }
-
-    if (p.slices > 1)
-        NCL_TRY(ncl_gemm_reduce(ctx, out, p.slices, m, n, alpha, beta, c, c_off, ldc));
-    return NCL_OK;
+    /* the path and tile as for one product; the slices are the products, each its own C */
+    struct gemm_plan p = plan_choose(ctx, &st->t, trans_a, trans_b, m, n, kc);
+    p.slices = slices;
+    p.kc = kc;
+    return packed_run(ctx, st, &p, trans_a, trans_b, m, n, kc * slices, a, a_off, lda, b, b_off, ldb, c, c_off, ldc,
+                      c_slice, alpha, beta, NULL, NULL);
 }
 
 enum ncl_status ncl_gemm_slice_workspace(struct ncl_ctx *ctx, size_t floats, cl_mem *out)

@@ -40,6 +40,19 @@ enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m
                           NULL, NULL);
 }
 
+enum ncl_status ncl_gemm_sliced(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t kc,
+                                size_t slices, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
+                                size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc, size_t c_slice)
+{
+    if (m == 0 || n == 0 || slices == 0)
+        return NCL_OK;
+    if (kc == 0 || gemm_choose(ctx, trans_a, trans_b, m, n, kc) == NCL_GEMM_PACKED)
+        return ncl_gemm_packed_sliced(ctx, trans_a, trans_b, m, n, kc, slices, alpha, a, a_off, lda, b, b_off, ldb,
+                                      beta, c, c_off, ldc, c_slice);
+    return ncl_gemm_clblast_sliced(ctx, trans_a, trans_b, m, n, kc, slices, alpha, a, a_off, lda, b, b_off, ldb, beta,
+                                   c, c_off, ldc, c_slice);
+}
+
 void ncl_gemm_state_free(struct ncl_ctx *ctx)
 {
     ncl_gemm_packed_state_free(ctx);   /* with the slice workspace CLBlast's split K shares */

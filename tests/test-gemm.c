@@ -44,17 +44,21 @@ static cl_mem upload(struct ncl_ctx *ctx, const float *x, size_t n)
 
 #define SENTINEL 12345.0f
 
-/* One GEMM through ncl_gemm on ctx against the reference; returns mismatches. */
-static int gemm_case(struct ncl_ctx *ctx, const char *impl, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
-                     float beta, int padded)
+/* One GEMM through ncl_gemm on ctx against the reference, or with slices > 0 that many
+ * through ncl_gemm_sliced (K = slices x k: product s takes K values [s k, s k + k) into its own
+ * C, slices apart by m x ldc plus a gap of 4 that must stay untouched); returns mismatches. */
+static int gemm_case_sliced(struct ncl_ctx *ctx, const char *impl, int ta, int tb, size_t m, size_t n, size_t k,
+                            size_t slices, float alpha, float beta, int padded)
 {
-    size_t a_rows = ta ? k : m, a_cols = ta ? m : k, b_rows = tb ? n : k, b_cols = tb ? k : n;
+    size_t S = slices ? slices : 1, K = S * k;   /* the whole K of A and B */
+    size_t a_rows = ta ? K : m, a_cols = ta ? m : K, b_rows = tb ? n : K, b_cols = tb ? K : n;
     size_t lda = a_cols + (padded ? 3 : 0), ldb = b_cols + (padded ? 1 : 0), ldc = n + (padded ? 2 : 0);
     size_t a_off = padded ? 5 : 0, b_off = padded ? 9 : 0, c_off = padded ? 7 : 0;
-    size_t a_len = a_off + a_rows * lda, b_len = b_off + b_rows * ldb, c_len = c_off + m * ldc + 3;
+    size_t c_slice = m * ldc + (slices ? 4 : 0);
+    size_t a_len = a_off + a_rows * lda, b_len = b_off + b_rows * ldb, c_len = c_off + S * c_slice + 3;
     float *A = malloc(a_len * sizeof *A), *B = malloc(b_len * sizeof *B), *C = malloc(c_len * sizeof *C);
-    float *got = malloc(c_len * sizeof *got), *want = malloc(m * n * sizeof *want);
-    double *scale = malloc(m * n * sizeof *scale);
+    float *got = malloc(c_len * sizeof *got), *want = malloc(S * m * n * sizeof *want);
+    double *scale = malloc(S * m * n * sizeof *scale);
     if (!A || !B || !C || !got || !want || !scale) {
         CHECK(0, "out of host memory");
         free(A), free(B), free(C), free(got), free(want), free(scale);
@@ -72,28 +76,33 @@ static int gemm_case(struct ncl_ctx *ctx, const char *impl, int ta, int tb, size
     for (size_t r = 0; r < b_rows; r++)
         for (size_t c = 0; c < b_cols; c++)
             B[b_off + r * ldb + c] = frand();
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++)
-            C[c_off + i * ldc + j] = beta == 0.0f ? NAN : frand();
+    for (size_t z = 0; z < S; z++)
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++)
+                C[c_off + z * c_slice + i * ldc + j] = beta == 0.0f ? NAN : frand();
 
-    for (size_t i = 0; i < m; i++)
-        for (size_t j = 0; j < n; j++) {
-            double s = 0, s2 = 0;
-            for (size_t p = 0; p < k; p++) {
-                double t = (double)A[a_off + (ta ? p * lda + i : i * lda + p)] *
-                           (double)B[b_off + (tb ? j * ldb + p : p * ldb + j)];
-                s += t;
-                s2 += t * t;
+    for (size_t z = 0; z < S; z++)
+        for (size_t i = 0; i < m; i++)
+            for (size_t j = 0; j < n; j++) {
+                double s = 0, s2 = 0;
+                for (size_t p = z * k; p < z * k + k; p++) {
+                    double t = (double)A[a_off + (ta ? p * lda + i : i * lda + p)] *
+                               (double)B[b_off + (tb ? j * ldb + p : p * ldb + j)];
+                    s += t;
+                    s2 += t * t;
+                }
+                double c = beta == 0.0f ? 0.0 : (double)beta * C[c_off + z * c_slice + i * ldc + j];
+                want[(z * m + i) * n + j] = (float)(alpha * s + c);
+                scale[(z * m + i) * n + j] = fabs(alpha) * sqrt(s2) + fabs(c);
             }
-            double c = beta == 0.0f ? 0.0 : (double)beta * C[c_off + i * ldc + j];
-            want[i * n + j] = (float)(alpha * s + c);
-            scale[i * n + j] = fabs(alpha) * sqrt(s2) + fabs(c);
-        }
 
     int bad = 0;
     cl_mem a = upload(ctx, A, a_len), b = upload(ctx, B, b_len), c = upload(ctx, C, c_len);
     if (a && b && c) {
-        enum ncl_status s = ncl_gemm(ctx, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc);
+        enum ncl_status s =
+            slices ? ncl_gemm_sliced(ctx, ta, tb, m, n, k, slices, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off,
+                                     ldc, c_slice)
+                   : ncl_gemm(ctx, ta, tb, m, n, k, alpha, a, a_off, lda, b, b_off, ldb, beta, c, c_off, ldc);
         CHECK(s == NCL_OK, "%s: ncl_gemm failed: %s", impl, ncl_last_error());
         cl_int err = clEnqueueReadBuffer(ctx->queue, c, CL_TRUE, 0, c_len * sizeof *got, got, 0, NULL, NULL);
         CHECK(err == CL_SUCCESS, "clEnqueueReadBuffer: %d", (int)err);
@@ -103,8 +112,9 @@ static int gemm_case(struct ncl_ctx *ctx, const char *impl, int ta, int tb, size
         bad = 1;
     }
     for (size_t x = 0; x < c_len && !bad; x++) {
-        size_t i = x >= c_off ? (x - c_off) / ldc : 0, j = x >= c_off ? (x - c_off) % ldc : 0;
-        int inside = x >= c_off && i < m && j < n;
+        size_t z = x >= c_off ? (x - c_off) / c_slice : 0, r = x >= c_off ? (x - c_off) % c_slice : 0;
+        size_t i = r / ldc, j = r % ldc;
+        int inside = x >= c_off && z < S && i < m && j < n;
         if (!inside) {
             if (got[x] != SENTINEL) {
                 if (bad < 3)
@@ -113,16 +123,17 @@ static int gemm_case(struct ncl_ctx *ctx, const char *impl, int ta, int tb, size
             }
             continue;
         }
-        double g = got[x], w = want[i * n + j], d = fabs(g - w);
-        double ref = fabs(w) > scale[i * n + j] ? fabs(w) : scale[i * n + j];
+        size_t y = (z * m + i) * n + j;
+        double g = got[x], w = want[y], d = fabs(g - w);
+        double ref = fabs(w) > scale[y] ? fabs(w) : scale[y];
         if (isnan(g) || !(d <= 1e-4 || d <= 1e-3 * ref)) {
             if (bad < 3)
-                fprintf(stderr, "  C[%zu][%zu]: got %.7g want %.7g (scale %.3g)\n", i, j, g, w, scale[i * n + j]);
+                fprintf(stderr, "  C%zu[%zu][%zu]: got %.7g want %.7g (scale %.3g)\n", z, i, j, g, w, scale[y]);
             bad++;
         }
     }
-    CHECK(bad == 0, "%s: gemm %s%s m=%zu n=%zu k=%zu alpha=%g beta=%g%s: %d mismatches", impl, ta ? "T" : "N",
-          tb ? "T" : "N", m, n, k, alpha, beta, padded ? " (offsets, padded ld)" : "", bad);
+    CHECK(bad == 0, "%s: gemm %s%s m=%zu n=%zu k=%zu%s alpha=%g beta=%g%s: %d mismatches", impl, ta ? "T" : "N",
+          tb ? "T" : "N", m, n, k, slices ? " (sliced)" : "", alpha, beta, padded ? " (offsets, padded ld)" : "", bad);
     if (a)
         clReleaseMemObject(a);
     if (b)
@@ -131,6 +142,12 @@ static int gemm_case(struct ncl_ctx *ctx, const char *impl, int ta, int tb, size
         clReleaseMemObject(c);
     free(A), free(B), free(C), free(got), free(want), free(scale);
     return bad;
+}
+
+static int gemm_case(struct ncl_ctx *ctx, const char *impl, int ta, int tb, size_t m, size_t n, size_t k, float alpha,
+                     float beta, int padded)
+{
+    return gemm_case_sliced(ctx, impl, ta, tb, m, n, k, 0, alpha, beta, padded);
 }
 
 struct impl {
@@ -196,6 +213,15 @@ static void run_tests(void)
         gemm_case(ctx, im->name, 0, 1, 64, 96, 12000, 1.0f, 1.0f, 0);
         gemm_case(ctx, im->name, 0, 1, 40, 121, 5832, 1.0f, 1.0f, 1);
         gemm_case(ctx, im->name, 0, 0, 128, 300, 2400, 1.0f, 0.0f, 0);
+        /* K cut into independent products (Winograd's 36 per round): every transpose, one
+         * product, a few with gaps between their C blocks, the Winograd shapes in miniature */
+        for (int t = 0; t < 4; t++) {
+            gemm_case_sliced(ctx, im->name, t >> 1, t & 1, 13, 65, 17, 3, 1.0f, 0.0f, 1);
+            gemm_case_sliced(ctx, im->name, t >> 1, t & 1, 7, 5, 3, 1, -1.5f, 0.25f, 1);
+        }
+        gemm_case_sliced(ctx, im->name, 0, 0, 24, 150, 16, 36, 1.0f, 0.0f, 0);    /* forward, input gradient */
+        gemm_case_sliced(ctx, im->name, 0, 1, 24, 16, 150, 36, 1.0f, 1.0f, 0);    /* weight gradient, accumulated */
+        gemm_case_sliced(ctx, im->name, 0, 0, 9, 70, 0, 2, 1.0f, 0.5f, 1);        /* kc = 0: C_s = beta C_s */
         /* k = 0: C = beta * C */
         gemm_case(ctx, im->name, 0, 0, 9, 70, 0, 1.0f, 0.5f, 1);
         gemm_case(ctx, im->name, 1, 1, 9, 70, 0, 1.0f, 0.0f, 0);
