@@ -37,10 +37,10 @@ int ncl_conv_winograd_tile(const struct ncl_layer *l)
     /* auto: not on few input channels, where the transforms cost more than the products they
      * save (nin-small's first layer, 1 -> 48 channels 5x5 at 28x28: 8x slower forward); and
      * only where it saves enough multiply-adds per (in, out) channel pair over the batch to pay
-     * for the filter transforms and the 36 GEMM launches per round. Measured on NiN's 3x3
-     * layers: 4.0 (256 -> 384) 2x slower saving 1728 (96x96 input, batch 16), 15% slower at
-     * 3456 (batch 32), 2.1x faster at 31104 (224x224, batch 32); 7.0 (384 -> 10, where
-     * im2col's GEMM has too few rows) 1.7x faster at 2592 (224x224, batch 32). */
+     * for the transforms. Measured on NiN's 3x3 layers: 4.0 (256 -> 384) 1.5x slower saving
+     * 1728 (96x96 input, batch 16), 5% faster at 3456 (batch 32), 2.3x faster at 31104
+     * (224x224, batch 32); 7.0 (384 -> 10, where im2col's GEMM has too few rows) 1.7x faster
+     * at 2592 (224x224, batch 32). */
     struct ncl_shape out = l->y->shape;
     long tiles = (long)ceil_div(out.h, m) * ceil_div(out.w, m);
     long saved = (long)out.n * ((long)p->kernel * p->kernel * out.h * out.w - ALPHA2 * tiles);
