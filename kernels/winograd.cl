@@ -69,6 +69,21 @@
     {{1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 0.0f}, {0.0f, 1.0f, -1.0f, 2.0f, -2.0f, 0.0f}, {0.0f, 1.0f, 1.0f, 4.0f, 4.0f, 1.0f}}
 #endif
 
+/* The two halves of every transform, fully unrolled so the constant matrices fold away:
+ * dst = L X (dst[i][j] = sum_k L[i][k] X[k][j]) and dst = X R^T (sum_k X[i][k] R[j][k]). */
+#define LEFT_PRODUCT(dst, L, X, NI, NJ, NK)                                                                     \
+    _Pragma("unroll") for (int i_ = 0; i_ < (NI); i_++) _Pragma("unroll") for (int j_ = 0; j_ < (NJ); j_++) {     \
+        float s_ = 0.0f;                                                                                          \
+        _Pragma("unroll") for (int k_ = 0; k_ < (NK); k_++) s_ += (L)[i_][k_] * (X)[k_][j_];                      \
+        (dst)[i_][j_] = s_;                                                                                       \
+    }
+#define RIGHT_PRODUCT(dst, X, R, NI, NJ, NK)                                                                    \
+    _Pragma("unroll") for (int i_ = 0; i_ < (NI); i_++) _Pragma("unroll") for (int j_ = 0; j_ < (NJ); j_++) {     \
+        float s_ = 0.0f;                                                                                          \
+        _Pragma("unroll") for (int k_ = 0; k_ < (NK); k_++) s_ += (X)[i_][k_] * (R)[j_][k_];                      \
+        (dst)[i_][j_] = s_;                                                                                       \
+    }
+
 /* U[row][e][col] = (G g G^T)[e] for every (out channel, in channel) filter g of w[OC][IC][WR][WR]
  * (row by row, the A of the 36 products cut out of one K: runtime/conv-winograd.c).
  * transpose = 0: row = out channel, col = in channel (the forward pass). transpose = 1: the
@@ -84,32 +99,17 @@ __kernel void winograd_filter(__global const float *w, ulong w_off, int OC, int 
     /* consecutive work-items write consecutive columns of U (contiguous stores) */
     int oc = transpose ? i % OC : i / IC, ic = transpose ? i / OC : i % IC;
     __global const float *src = w + w_off + ((size_t)oc * IC + ic) * WR * WR;
-    float g[WR][WR], t[ALPHA][WR];
+    float g[WR][WR], t[ALPHA][WR], u[ALPHA][ALPHA];
 #pragma unroll
     for (int a = 0; a < WR * WR; a++)   /* rotated by 180 degrees: read backwards */
         g[a / WR][a % WR] = src[transpose ? WR * WR - 1 - a : a];
-#pragma unroll
-    for (int a = 0; a < ALPHA; a++)
-#pragma unroll
-        for (int b = 0; b < WR; b++) {
-            float s = 0.0f;
-#pragma unroll
-            for (int k = 0; k < WR; k++)
-                s += G[a][k] * g[k][b];
-            t[a][b] = s;
-        }
+    LEFT_PRODUCT(t, G, g, ALPHA, WR, WR);
+    RIGHT_PRODUCT(u, t, G, ALPHA, ALPHA, WR);
     int row = transpose ? ic : oc, col = transpose ? oc : ic, cols = transpose ? OC : IC;
     __global float *out = U + u_off + (size_t)row * ALPHA * ALPHA * cols + col;
 #pragma unroll
-    for (int a = 0; a < ALPHA; a++)
-#pragma unroll
-        for (int b = 0; b < ALPHA; b++) {
-            float s = 0.0f;
-#pragma unroll
-            for (int k = 0; k < WR; k++)
-                s += t[a][k] * G[b][k];
-            out[(a * ALPHA + b) * cols] = s;
-        }
+    for (int e = 0; e < ALPHA * ALPHA; e++)
+        out[e * cols] = u[e / ALPHA][e % ALPHA];
 }
 
 /* V[v_off + e * e_stride + c * c_stride + t] = (B^T d B)[e] for tile t of the images
@@ -128,7 +128,7 @@ __kernel void winograd_input(__global const float *x, ulong x_off, int batch, in
     int per_image = tiles_h * tiles_w, img = t / per_image, r = t % per_image;
     int y0 = (r / tiles_w) * WM - pad, x0 = (r % tiles_w) * WM - pad;
     __global const float *plane = x + x_off + ((size_t)c * batch + n0 + img) * H * W;
-    float d[ALPHA][ALPHA], u[ALPHA][ALPHA];
+    float d[ALPHA][ALPHA], u[ALPHA][ALPHA], v[ALPHA][ALPHA];
 #pragma unroll
     for (int i = 0; i < ALPHA; i++)
 #pragma unroll
@@ -136,27 +136,12 @@ __kernel void winograd_input(__global const float *x, ulong x_off, int batch, in
             int y = y0 + i, xx = x0 + j;
             d[i][j] = (y >= 0 && y < H && xx >= 0 && xx < W) ? plane[y * W + xx] : 0.0f;
         }
-#pragma unroll
-    for (int i = 0; i < ALPHA; i++)
-#pragma unroll
-        for (int j = 0; j < ALPHA; j++) {
-            float s = 0.0f;
-#pragma unroll
-            for (int k = 0; k < ALPHA; k++)
-                s += BT[i][k] * d[k][j];
-            u[i][j] = s;
-        }
+    LEFT_PRODUCT(u, BT, d, ALPHA, ALPHA, ALPHA);
+    RIGHT_PRODUCT(v, u, BT, ALPHA, ALPHA, ALPHA);
     __global float *out = V + v_off + c * c_stride + t;
 #pragma unroll
-    for (int i = 0; i < ALPHA; i++)
-#pragma unroll
-        for (int j = 0; j < ALPHA; j++) {
-            float s = 0.0f;
-#pragma unroll
-            for (int k = 0; k < ALPHA; k++)
-                s += u[i][k] * BT[j][k];
-            out[(i * ALPHA + j) * e_stride] = s;
-        }
+    for (int e = 0; e < ALPHA * ALPHA; e++)
+        out[e * e_stride] = v[e / ALPHA][e % ALPHA];
 }
 
 /* y = relu?(A^T M[.][c][t] A + bias[c]) for tile t and channel c of the output (C x OH x OW per
@@ -172,22 +157,12 @@ __kernel void winograd_output(__global const float *M, ulong m_off, int T, int C
     const float AT[WM][ALPHA] = WINOGRAD_AT;
     size_t plane_stride = (size_t)C * T;
     __global const float *in = M + m_off + (size_t)c * T + t;
-    float m[ALPHA][ALPHA], u[WM][ALPHA];
+    float m[ALPHA][ALPHA], u[WM][ALPHA], v[WM][WM];
 #pragma unroll
-    for (int i = 0; i < ALPHA; i++)
-#pragma unroll
-        for (int j = 0; j < ALPHA; j++)
-            m[i][j] = in[(i * ALPHA + j) * plane_stride];
-#pragma unroll
-    for (int i = 0; i < WM; i++)
-#pragma unroll
-        for (int j = 0; j < ALPHA; j++) {
-            float s = 0.0f;
-#pragma unroll
-            for (int k = 0; k < ALPHA; k++)
-                s += AT[i][k] * m[k][j];
-            u[i][j] = s;
-        }
+    for (int e = 0; e < ALPHA * ALPHA; e++)
+        m[e / ALPHA][e % ALPHA] = in[e * plane_stride];
+    LEFT_PRODUCT(u, AT, m, WM, ALPHA, ALPHA);
+    RIGHT_PRODUCT(v, u, AT, WM, WM, ALPHA);
     int per_image = tiles_h * tiles_w, img = t / per_image, r = t % per_image;
     int y0 = (r / tiles_w) * WM, x0 = (r % tiles_w) * WM;
     float b = use_bias ? bias[b_off + c] : 0.0f;
@@ -196,10 +171,7 @@ __kernel void winograd_output(__global const float *M, ulong m_off, int T, int C
     for (int i = 0; i < WM; i++)
 #pragma unroll
         for (int j = 0; j < WM; j++) {
-            float s = b;
-#pragma unroll
-            for (int k = 0; k < ALPHA; k++)
-                s += u[i][k] * AT[j][k];
+            float s = v[i][j] + b;
             if (relu)
                 s = fmax(s, 0.0f);
             if (y0 + i < OH && x0 + j < OW)
@@ -219,33 +191,18 @@ __kernel void winograd_dy(__global const float *dy, ulong dy_off, int batch, int
     int per_image = tiles_h * tiles_w, img = t / per_image, r = t % per_image;
     int y0 = (r / tiles_w) * WM, x0 = (r % tiles_w) * WM;
     __global const float *plane = dy + dy_off + ((size_t)c * batch + n0 + img) * OH * OW;
-    float d[WM][WM], u[ALPHA][WM];
+    float d[WM][WM], u[ALPHA][WM], v[ALPHA][ALPHA];
 #pragma unroll
     for (int i = 0; i < WM; i++)
 #pragma unroll
         for (int j = 0; j < WM; j++)
             d[i][j] = (y0 + i < OH && x0 + j < OW) ? plane[(y0 + i) * OW + x0 + j] : 0.0f;
-#pragma unroll
-    for (int i = 0; i < ALPHA; i++)
-#pragma unroll
-        for (int j = 0; j < WM; j++) {
-            float s = 0.0f;
-#pragma unroll
-            for (int k = 0; k < WM; k++)
-                s += GW[i][k] * d[k][j];
-            u[i][j] = s;
-        }
+    LEFT_PRODUCT(u, GW, d, ALPHA, WM, WM);
+    RIGHT_PRODUCT(v, u, GW, ALPHA, ALPHA, WM);
     __global float *out = D + d_off + (size_t)c * ALPHA * ALPHA * T + t;
 #pragma unroll
-    for (int i = 0; i < ALPHA; i++)
-#pragma unroll
-        for (int j = 0; j < ALPHA; j++) {
-            float s = 0.0f;
-#pragma unroll
-            for (int k = 0; k < WM; k++)
-                s += u[i][k] * GW[j][k];
-            out[(size_t)(i * ALPHA + j) * T] = s;
-        }
+    for (int e = 0; e < ALPHA * ALPHA; e++)
+        out[(size_t)e * T] = v[e / ALPHA][e % ALPHA];
 }
 
 /* dw[oc][ic] += AW^T S[.][oc][ic] AW (WR x WR) for the summed products S [ALPHA^2][OC][IC]. */
@@ -257,31 +214,14 @@ __kernel void winograd_filter_grad(__global const float *S, ulong s_off, int OC,
         return;
     const float AWT[WR][ALPHA] = WINOGRAD_AWT;
     size_t plane = (size_t)OC * IC;
-    float s[ALPHA][ALPHA], u[WR][ALPHA];
+    float s[ALPHA][ALPHA], u[WR][ALPHA], v[WR][WR];
 #pragma unroll
-    for (int a = 0; a < ALPHA; a++)
-#pragma unroll
-        for (int b = 0; b < ALPHA; b++)
-            s[a][b] = S[s_off + (size_t)(a * ALPHA + b) * plane + i];
-#pragma unroll
-    for (int a = 0; a < WR; a++)
-#pragma unroll
-        for (int b = 0; b < ALPHA; b++) {
-            float v = 0.0f;
-#pragma unroll
-            for (int k = 0; k < ALPHA; k++)
-                v += AWT[a][k] * s[k][b];
-            u[a][b] = v;
-        }
+    for (int e = 0; e < ALPHA * ALPHA; e++)
+        s[e / ALPHA][e % ALPHA] = S[s_off + (size_t)e * plane + i];
+    LEFT_PRODUCT(u, AWT, s, WR, ALPHA, ALPHA);
+    RIGHT_PRODUCT(v, u, AWT, WR, WR, ALPHA);
     __global float *out = dw + dw_off + (size_t)i * WR * WR;
 #pragma unroll
-    for (int a = 0; a < WR; a++)
-#pragma unroll
-        for (int b = 0; b < WR; b++) {
-            float v = 0.0f;
-#pragma unroll
-            for (int k = 0; k < ALPHA; k++)
-                v += u[a][k] * AWT[b][k];
-            out[a * WR + b] += v;
-        }
+    for (int e = 0; e < WR * WR; e++)
+        out[e] += v[e / WR][e % WR];
 }
