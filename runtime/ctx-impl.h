@@ -8,7 +8,7 @@
 
 enum ncl_gemm_impl { NCL_GEMM_AUTO, NCL_GEMM_CLBLAST, NCL_GEMM_PACKED, NCL_GEMM_IMPL_COUNT };
 /* How 3x3 and 5x5 stride-1 convolutions run (runtime/conv-winograd.c says which, per layer). */
-enum ncl_conv_impl { NCL_CONV_AUTO, NCL_CONV_IM2COL, NCL_CONV_WINOGRAD };
+enum ncl_conv_impl { NCL_CONV_AUTO, NCL_CONV_WINOGRAD, NCL_CONV_IM2COL };
 
 struct ncl_program_entry {
     char file[64];

@@ -245,6 +245,21 @@ static const char *env_or(const char *v, const char *env)
     return e && *e ? e : NULL;
 }
 
+/* *out = the index in names of v, else of $env (0, "auto", when neither is set); any other
+ * value is refused with the choices. */
+static enum ncl_status choose(const char *v, const char *env, const char *what, const char *const names[3], int *out)
+{
+    v = env_or(v, env);
+    *out = 0;
+    for (int i = 0; v && i < 3; i++)
+        if (strcmp(v, names[i]) == 0) {
+            *out = i;
+            return NCL_OK;
+        }
+    return v ? ncl_fail(NCL_ERR_ARG, "unknown %s '%s' (choose %s, %s or %s)", what, v, names[0], names[1], names[2])
+             : NCL_OK;
+}
+
 static void ctx_release_cl(struct ncl_ctx *ctx)
 {
     if (ctx->queue)
@@ -273,33 +288,14 @@ enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **
     if (!st.found)
         return no_match(st.platform, st.device);
 
-    enum ncl_gemm_impl gemm = NCL_GEMM_AUTO;
-    const char *g = env_or(p->gemm, "NINCL_GEMM");
-    if (g && strcmp(g, "auto") != 0) {
-        if (strcmp(g, "clblast") == 0)
-            gemm = NCL_GEMM_CLBLAST;
-        else if (strcmp(g, "packed") == 0)
-            gemm = NCL_GEMM_PACKED;
-        else
-            return ncl_fail(NCL_ERR_ARG, "unknown GEMM implementation '%s' (choose auto, clblast or packed)", g);
-    }
-    int cpu_kernels = strcmp(st.info.type, "CPU") == 0;
-    const char *kv = env_or(p->kernels, "NINCL_KERNELS");
-    if (kv && strcmp(kv, "auto") != 0) {
-        if (strcmp(kv, "cpu") != 0 && strcmp(kv, "gpu") != 0)
-            return ncl_fail(NCL_ERR_ARG, "unknown kernel variants '%s' (choose auto, cpu or gpu)", kv);
-        cpu_kernels = strcmp(kv, "cpu") == 0;
-    }
-    enum ncl_conv_impl conv = NCL_CONV_AUTO;
-    const char *cv = env_or(p->conv, "NINCL_CONV");
-    if (cv && strcmp(cv, "auto") != 0) {
-        if (strcmp(cv, "winograd") == 0)
-            conv = NCL_CONV_WINOGRAD;
-        else if (strcmp(cv, "im2col") == 0)
-            conv = NCL_CONV_IM2COL;
-        else
-            return ncl_fail(NCL_ERR_ARG, "unknown convolution method '%s' (choose auto, winograd or im2col)", cv);
-    }
+    /* each choice's names in the order of its enum, "auto" (0) first */
+    static const char *const gemms[3] = {"auto", "clblast", "packed"}, *const variants[3] = {"auto", "cpu", "gpu"},
+                             *const convs[3] = {"auto", "winograd", "im2col"};
+    int gemm, variant, conv;
+    NCL_TRY(choose(p->gemm, "NINCL_GEMM", "GEMM implementation", gemms, &gemm));
+    NCL_TRY(choose(p->kernels, "NINCL_KERNELS", "kernel variants", variants, &variant));
+    NCL_TRY(choose(p->conv, "NINCL_CONV", "convolution method", convs, &conv));
+    int cpu_kernels = variant ? variant == 1 : strcmp(st.info.type, "CPU") == 0;
 
     struct ncl_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
@@ -307,9 +303,9 @@ enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **
     ctx->platform = st.p;
     ctx->device = st.d;
     ctx->info = st.info;
-    ctx->gemm = gemm;
+    ctx->gemm = (enum ncl_gemm_impl)gemm;
     ctx->cpu_kernels = cpu_kernels;
-    ctx->conv = conv;
+    ctx->conv = (enum ncl_conv_impl)conv;
     ctx->profile = p->profile;
     const char *kdir = env_or(p->kernel_dir, "NINCL_KERNEL_DIR");
     if (kdir) {
