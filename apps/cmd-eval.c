@@ -132,7 +132,7 @@ int cmd_eval(int argc, char **argv)
     if (s == NCL_OK)
         s = ncl_device_data_create(ctx, &test, &dd);
     if (s == NCL_OK)
-        s = evaluate(g, dd, test.count, batch, &correct, logits);
+        s = ncl_graph_evaluate(g, dd, test.count, batch, &correct, logits);
     if (s != NCL_OK) {
         fprintf(stderr, "nincl eval: %s\n", ncl_last_error());
         rc = exit_code_for(s);

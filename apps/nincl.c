@@ -19,7 +19,8 @@ static const struct {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: nincl <command> [flags]   (nincl <command> --help lists its flags)\n\ncommands:\n");
+    fprintf(out, "usage: nincl <command> [flags]   (nincl <command> --help lists its flags; nincl --version)\n\n"
+                 "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].help);
 }
@@ -32,6 +33,10 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
+        return EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("nincl %s\n", ncl_version());
         return EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -32,9 +32,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#define NINCL_VERSION_MAJOR 0
+#define NINCL_VERSION_MINOR 5
+#define NINCL_VERSION_PATCH 0
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+/* The library is built with hidden symbols; what this header declares is its interface. */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
+/* "0.5.0 (git 7aef0ce)": the library's version and the commit it was built from. */
+const char *ncl_version(void);
 
 enum ncl_status {
     NCL_OK = 0,
@@ -49,6 +60,7 @@ enum ncl_status {
     NCL_ERR_FORMAT,       /* a file's contents are malformed */
     NCL_ERR_GEMM,         /* the GEMM backend (CLBlast) failed */
     NCL_ERR_NUMERIC,      /* a NaN or infinity appeared */
+    NCL_STOPPED,          /* ncl_train was stopped (ncl_train_stop, or a signal) after saving a checkpoint */
     NCL_STATUS_COUNT
 };
 
@@ -240,6 +252,15 @@ enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct n
 /* The input size a model is designed for: 224 for nin, 28 for nin-small. */
 int ncl_model_input_size(const char *model);
 
+/* A model's book recipe: what ncl_train_config_init and `nincl train --model M` start from. */
+struct ncl_model_recipe {
+    int epochs, batch, input_size;
+    float lr, momentum, weight_decay;
+};
+/* nin: 10 epochs, batch 128, 224x224, lr 0.1, plain SGD (d2l); nin-small: 5 epochs, batch 64,
+ * 28x28, lr 0.02, momentum 0.9 (docs/models.md). NCL_ERR_ARG naming the models for another name. */
+enum ncl_status ncl_model_default_recipe(const char *model, struct ncl_model_recipe *out);
+
 
 /* ---- data: Fashion-MNIST / MNIST IDX files (runtime/idx.c) -------------------------------- */
 
@@ -317,6 +338,99 @@ enum ncl_status ncl_checkpoint_save(struct ncl_graph *g, const char *path, const
 enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struct ncl_st_file *meta);
 void ncl_checkpoint_optimizer_path(const char *path, char *out, size_t cap);
 
+/* ---- training: the whole d2l loop as one call (runtime/trainer.c) ------------------------- */
+
+/* The order examples are drawn in during `epoch`: a permutation of 0..count-1 that depends
+ * only on (seed, epoch), so a resumed run shuffles exactly as the original. */
+void ncl_epoch_order(uint64_t seed, int epoch, int32_t *order, int64_t count);
+
+/* Runs examples 0..count-1 of d through g in eval mode, `batch` (<= g's max batch) at a time;
+ * *correct gets the number of right predictions, and logits (NULL, or count x classes floats
+ * owned by the caller) every example's output. Resets g's metrics. */
+enum ncl_status ncl_graph_evaluate(struct ncl_graph *g, struct ncl_device_data *d, int64_t count, int batch,
+                                   int64_t *correct, float *logits);
+
+/* What a run is about to do (ncl_train_config.on_start): the recipe in force, which for a
+ * resumed run is the checkpoint's. Strings are valid during the callback only. */
+struct ncl_train_start {
+    const char *model, *device, *out_dir;
+    struct ncl_model_recipe recipe;
+    uint64_t seed;
+    int64_t train_count, test_count;
+    int resumed;
+    int first_epoch;              /* 1-based epoch the run starts (or continues) in */
+};
+/* Within an epoch, every progress_interval_s (and after its last batch). */
+struct ncl_train_progress {
+    int epoch, epochs;            /* 1-based */
+    int64_t done, total;          /* examples of this epoch so far, of all */
+    double loss, acc;             /* running means over this epoch's examples so far */
+    double examples_per_sec, eta_seconds;
+};
+/* After an epoch, once its checkpoint and metrics are written. */
+struct ncl_train_epoch {
+    int epoch, epochs;            /* 1-based */
+    double train_loss, train_acc, test_acc;
+    double examples_per_sec, seconds;   /* training only; evaluation is not counted */
+};
+
+struct ncl_train_config {
+    const char *model;            /* a built-in model ("nin", "nin-small") */
+    struct ncl_model_recipe recipe;   /* set from the model by ncl_train_config_init; change any field */
+    uint64_t seed;                /* initialisation, shuffling and dropout; 1 by default */
+    const char *data_dir;         /* Fashion-MNIST IDX files (.gz or raw); NULL: /usr/share/datasets/fashion-mnist */
+    int64_t train_limit, test_limit;   /* use only the first N images of each split; 0: all */
+    /* Output: DIR/checkpoint.safetensors (every epoch and when stopped), DIR/metrics.csv and
+     * DIR/curves.svg (every epoch). out_dir must be new or hold no checkpoint; NULL: a new
+     * folder runs/<model>-<date>-<time> under the current directory. */
+    const char *out_dir;
+    /* Continue the run in this folder exactly where its checkpoint left it (recipe, seed and
+     * data limits come from the checkpoint; model/recipe/seed/limits here are ignored). */
+    const char *resume_dir;
+    int resume_epochs;            /* with resume_dir: train to this many epochs in all; 0: the run's own */
+    struct ncl_ctx_params device; /* which device, kernels and GEMM (all NULL: the defaults) */
+    /* While the loop runs, SIGINT and SIGTERM stop it (as ncl_train_stop does); the previous
+     * handlers are restored when ncl_train returns. 0: leave signals alone. */
+    int handle_signals;
+    double progress_interval_s;   /* how often on_progress is called; 0: every 10 s */
+    /* Callbacks, each optional, called on the thread that runs ncl_train. */
+    void (*on_start)(const struct ncl_train_start *info, void *user);
+    void (*on_progress)(const struct ncl_train_progress *p, void *user);
+    void (*on_epoch)(const struct ncl_train_epoch *e, void *user);
+    void (*on_warning)(const char *message, void *user);   /* NULL: printed to stderr */
+    void *user;
+};
+
+/* The defaults for `model`: its recipe, seed 1, the Debian data folder, signals handled,
+ * everything else zero / NULL. NCL_ERR_ARG for an unknown model (cfg->model is still set). */
+enum ncl_status ncl_train_config_init(struct ncl_train_config *cfg, const char *model);
+
+struct ncl_train_result {
+    char out_dir[4096];
+    char checkpoint[4200];        /* the run's checkpoint; "" if none was saved */
+    int epochs, epochs_done;      /* the recipe's epochs; epochs finished (resumed ones included) */
+    uint64_t steps;               /* optimizer steps so far */
+    double train_loss, train_acc, test_acc;   /* of the last finished epoch; NaN if none */
+    double examples_per_sec;      /* over every finished epoch */
+};
+
+/* Trains (or continues) a run: loads the data, opens the device, builds the model, then for
+ * each epoch shuffles, trains with SGD, evaluates on the test split, writes the checkpoint,
+ * metrics.csv and curves.svg, and calls on_epoch. Returns NCL_OK when every epoch is done;
+ * NCL_STOPPED when stopped (the checkpoint then holds the step it stopped at, and resume_dir
+ * continues from it); NCL_ERR_NUMERIC when the loss or a parameter becomes NaN or infinite
+ * (nothing is saved, and the message names the last good checkpoint); other statuses for bad
+ * input (NCL_ERR_ARG / IO / FORMAT / SHAPE, message from ncl_last_error) or device failures.
+ * A run that saved nothing removes the output folder it created. result may be NULL. */
+enum ncl_status ncl_train(const struct ncl_train_config *cfg, struct ncl_train_result *result);
+
+/* Asks the running ncl_train to stop after its current step and save a checkpoint.
+ * Async-signal-safe: call it from a signal handler or another thread. */
+void ncl_train_stop(void);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 #ifdef __cplusplus
 }
 #endif

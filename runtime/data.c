@@ -101,3 +101,26 @@ enum ncl_status ncl_graph_load_batch(struct ncl_graph *g, struct ncl_device_data
     struct ncl_arg largs[] = {NCL_ARG(d->labels), NCL_ARG(d->order), NCL_ARG(f), NCL_ARG(batch), NCL_ARG(g->labels)};
     return ncl_launch(g->ctx, d->k_labels, "gather_labels", (size_t)batch, 0, 5, largs);
 }
+
+/* Fisher-Yates with splitmix64 seeded by (seed, epoch): the same order on every machine. */
+static uint64_t splitmix64(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+void ncl_epoch_order(uint64_t seed, int epoch, int32_t *order, int64_t count)
+{
+    uint64_t state = seed * 0x100000001B3ull + (uint64_t)epoch;
+    for (int64_t i = 0; i < count; i++)
+        order[i] = (int32_t)i;
+    for (int64_t i = count - 1; i > 0; i--) {   /* Fisher-Yates */
+        int64_t j = (int64_t)(splitmix64(&state) % (uint64_t)(i + 1));
+        int32_t t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+}
+

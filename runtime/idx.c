@@ -309,6 +309,11 @@ enum ncl_status ncl_dataset_load(const char *dir, const char *split, int classes
         return ncl_fail(NCL_ERR_ARG, "ncl_dataset_load: dir, split and out must not be NULL");
     if (classes < 1 || classes > 256)
         return ncl_fail(NCL_ERR_ARG, "%s: classes is %d, must be 1..256 for byte labels", dir, classes);
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return ncl_fail(NCL_ERR_IO, "data folder %s: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return ncl_fail(NCL_ERR_IO, "data folder %s is not a folder", dir);
 
     struct ncl_idx images = { 0 }, labels = { 0 };
     char *image_path = NULL, *label_path = NULL;

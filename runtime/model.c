@@ -73,3 +73,23 @@ int ncl_model_input_size(const char *model)
 {
     return strcmp(model, "nin-small") == 0 ? 28 : 224;
 }
+
+enum ncl_status ncl_model_default_recipe(const char *model, struct ncl_model_recipe *out)
+{
+    /* nin: d2l's train_ch6 (lr 0.1, 10 epochs, batch 128, 224x224, plain SGD); nin-small: the
+     * recipe of docs/models.md for the native 28x28 images */
+    static const struct {
+        const char *name;
+        struct ncl_model_recipe recipe;
+    } recipes[] = {
+        {"nin", {10, 128, 224, 0.1f, 0, 0}},
+        {"nin-small", {5, 64, 28, 0.02f, 0.9f, 0}},
+    };
+    for (size_t i = 0; model && i < sizeof recipes / sizeof recipes[0]; i++)
+        if (strcmp(model, recipes[i].name) == 0) {
+            if (out)
+                *out = recipes[i].recipe;
+            return NCL_OK;
+        }
+    return ncl_fail(NCL_ERR_ARG, "unknown model '%s' (choose nin or nin-small)", model ? model : "(null)");
+}

@@ -22,6 +22,7 @@ const char *ncl_status_str(enum ncl_status s)
         [NCL_ERR_FORMAT] = "malformed file",
         [NCL_ERR_GEMM] = "GEMM backend error",
         [NCL_ERR_NUMERIC] = "non-finite value",
+        [NCL_STOPPED] = "stopped",
     };
     if ((unsigned)s >= NCL_STATUS_COUNT)
         return "unknown status";

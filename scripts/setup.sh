@@ -5,9 +5,10 @@ set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shift || true
-# clang-15 builds the fuzzers (tests/fuzz/run.sh; libFuzzer is in its libclang-common-15-dev); PoCL
+# g++ compiles the public header as C++ (tests/header-alone.sh). clang-15 builds the fuzzers
+# (tests/fuzz/run.sh; libFuzzer is in its libclang-common-15-dev); PoCL
 # depends on it anyway, so it costs nothing extra.
-packages="cmake gcc pkg-config ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd zlib1g-dev \
+packages="cmake gcc g++ pkg-config ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd zlib1g-dev \
 libcjson-dev librandom123-dev dataset-fashion-mnist clang-15 ${NINCL_EXTRA_PACKAGES:-}"
 missing=""
 for p in $packages; do

@@ -1,0 +1,504 @@
+/* ncl_train: the d2l loop (train_ch6: shuffle, SGD over the training split, evaluate on the
+ * test split, every epoch) with a checkpoint every epoch and when stopped, metrics.csv and
+ * curves.svg, an exact resume, and a stop when the loss or the parameters stop being finite.
+ * The nincl command and users' programs drive this one loop. */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "train-impl.h"
+
+#define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
+#define DEFAULT_PROGRESS_SECONDS 10.0
+
+static volatile sig_atomic_t stop_requested;
+
+void ncl_train_stop(void)
+{
+    stop_requested = 1;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+enum ncl_status ncl_train_config_init(struct ncl_train_config *cfg, const char *model)
+{
+    if (!cfg)
+        return ncl_fail(NCL_ERR_ARG, "ncl_train_config_init: cfg is NULL");
+    memset(cfg, 0, sizeof *cfg);
+    cfg->model = model;
+    cfg->seed = 1;
+    cfg->data_dir = DEFAULT_DATA_DIR;
+    cfg->handle_signals = 1;
+    return ncl_model_default_recipe(model, &cfg->recipe);
+}
+
+static enum ncl_status check_recipe(const struct ncl_model_recipe *r)
+{
+    if (r->epochs < 1 || r->epochs > NCL_TRAIN_MAX_EPOCHS)
+        return ncl_fail(NCL_ERR_ARG, "epochs is %d, must be in [1, %d]", r->epochs, NCL_TRAIN_MAX_EPOCHS);
+    if (r->batch < 1 || r->batch > 65536)
+        return ncl_fail(NCL_ERR_ARG, "batch is %d, must be in [1, 65536]", r->batch);
+    if (r->input_size < 1 || r->input_size > 4096)
+        return ncl_fail(NCL_ERR_ARG, "input size is %d, must be in [1, 4096]", r->input_size);
+    if (!(r->lr > 0 && r->lr <= 1e6f))
+        return ncl_fail(NCL_ERR_ARG, "learning rate is %g, must be in (0, 1e6]", r->lr);
+    if (!(r->momentum >= 0 && r->momentum <= 1) || !(r->weight_decay >= 0 && r->weight_decay <= 1))
+        return ncl_fail(NCL_ERR_ARG, "momentum %g and weight decay %g must be in [0, 1]", r->momentum,
+                        r->weight_decay);
+    return NCL_OK;
+}
+
+/* The output folder must be a folder or not exist yet (with a folder as its parent), and must
+ * not hold another run's checkpoint, which the first epoch would overwrite. It is created only
+ * when training starts, so a run refused for bad input leaves nothing behind. */
+static enum ncl_status check_out_dir(const char *out)
+{
+    struct stat st;
+    if (stat(out, &st) != 0) {
+        char parent[4200];
+        snprintf(parent, sizeof parent, "%s", out);
+        char *slash = strrchr(parent, '/');
+        while (slash && slash > parent && slash[1] == 0) {   /* "a/b/" */
+            *slash = 0;
+            slash = strrchr(parent, '/');
+        }
+        if (!slash)
+            return NCL_OK;
+        slash[slash == parent ? 1 : 0] = 0;
+        if (stat(parent, &st) != 0 || !S_ISDIR(st.st_mode))
+            return ncl_fail(NCL_ERR_IO, "cannot create output folder %s: %s is not a folder", out, parent);
+        return NCL_OK;
+    }
+    if (!S_ISDIR(st.st_mode))
+        return ncl_fail(NCL_ERR_IO, "--out %s is not a folder", out);
+    char ckpt[4200];
+    snprintf(ckpt, sizeof ckpt, "%s/checkpoint.safetensors", out);
+    if (stat(ckpt, &st) == 0)
+        return ncl_fail(NCL_ERR_ARG,
+                        "--out %s already holds a run's checkpoint (%s): continue it with nincl train --resume %s, "
+                        "or choose another --out",
+                        out, ckpt, out);
+    return NCL_OK;
+}
+
+/* Creates the output folder (out, else a new folder under runs/ named after the model and the
+ * time, never one of another run started in the same second); *created says whether this run
+ * made it. */
+static enum ncl_status make_out_dir(const char *out, const char *model, char *dir, size_t cap, int *created)
+{
+    *created = 0;
+    struct stat st;
+    if (out) {
+        snprintf(dir, cap, "%s", out);
+        if (mkdir(dir, 0755) == 0)
+            *created = 1;
+        else if (errno != EEXIST)
+            return ncl_fail(NCL_ERR_IO, "cannot create output folder %s: %s", dir, strerror(errno));
+        if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+            return ncl_fail(NCL_ERR_IO, "--out %s is not a folder", dir);
+        return NCL_OK;
+    }
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    mkdir("runs", 0755);
+    for (int k = 1; k < 1000; k++) {
+        int n = snprintf(dir, cap, "runs/%s-%04d%02d%02d-%02d%02d%02d", model, tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        if (k > 1 && n > 0 && (size_t)n < cap)
+            snprintf(dir + n, cap - (size_t)n, "-%d", k);
+        if (mkdir(dir, 0755) == 0) {
+            *created = 1;
+            return NCL_OK;
+        }
+        if (errno != EEXIST)
+            break;
+    }
+    return ncl_fail(NCL_ERR_IO, "cannot create output folder %s: %s", dir, strerror(errno));
+}
+
+struct run {
+    const struct ncl_train_config *cfg;
+    struct ncl_ctx *ctx;
+    struct ncl_graph *g;
+    struct ncl_dataset train, test;
+    struct ncl_device_data *train_dd, *test_dd;
+    int32_t *order;
+    struct ncl_train_run_id id;
+    struct ncl_train_progress_state p;
+    struct ncl_train_history hist;
+    int have_checkpoint;        /* ckpt is this run's (resumed or saved) */
+    char dir[4096], ckpt[4200];
+};
+
+static void run_free(struct run *r)
+{
+    free(r->order);
+    ncl_history_free(&r->hist);
+    ncl_device_data_free(r->train_dd);
+    ncl_device_data_free(r->test_dd);
+    ncl_graph_free(r->g);
+    ncl_ctx_free(r->ctx);
+    ncl_dataset_free(&r->train);
+    ncl_dataset_free(&r->test);
+}
+
+static void warn(const struct ncl_train_config *cfg, const char *fmt, const char *arg)
+{
+    char msg[4400];
+    snprintf(msg, sizeof msg, fmt, arg);
+    if (cfg->on_warning)
+        cfg->on_warning(msg, cfg->user);
+    else
+        fprintf(stderr, "nincl: warning: %s\n", msg);
+}
+
+/* Training diverged (`what`: the loss or a parameter became NaN or infinite): stop without
+ * saving, and say which checkpoint is still good. */
+static enum ncl_status diverged(const struct run *run, const char *what)
+{
+    const struct ncl_train_progress_state *p = &run->p;
+    char last[4400];
+    if (run->have_checkpoint && p->batch_index == 0)
+        snprintf(last, sizeof last, "The last good checkpoint is %s (saved after epoch %d)", run->ckpt, p->epoch);
+    else if (run->have_checkpoint)   /* still in the epoch a resumed run started inside */
+        snprintf(last, sizeof last, "The last good checkpoint is %s (saved in epoch %d after batch %d)", run->ckpt,
+                 p->epoch + 1, p->batch_index);
+    else
+        snprintf(last, sizeof last, "No checkpoint was saved (no epoch finished)");
+    return ncl_fail(NCL_ERR_NUMERIC, "%s at epoch %d, step %llu; stopping. %s", what, p->epoch + 1,
+                    (unsigned long long)p->step, last);
+}
+
+/* NCL_ERR_NUMERIC naming the first tensor that is not finite. A step with a huge learning rate
+ * can turn the weights into NaN after the last loss was read, so this is checked before a
+ * checkpoint is written or an epoch reported. */
+static enum ncl_status check_params_finite(struct run *run)
+{
+    int n = ncl_graph_param_count(run->g);
+    for (int i = 0; i < n; i++) {
+        struct ncl_param_info info;
+        ncl_graph_param_info(run->g, i, &info);
+        float *host = malloc(info.count * sizeof *host);
+        if (!host)
+            return ncl_fail(NCL_ERR_NO_MEMORY, "out of memory reading parameter %s", info.name);
+        enum ncl_status s = ncl_graph_read_param(run->g, i, host);
+        size_t k = 0;
+        while (s == NCL_OK && k < info.count && isfinite(host[k]))
+            k++;
+        if (s == NCL_OK && k < info.count) {
+            char what[160];
+            snprintf(what, sizeof what, "the parameters became %s (tensor %s)", isnan(host[k]) ? "NaN" : "infinite",
+                     info.name);
+            s = diverged(run, what);
+        }
+        free(host);
+        if (s != NCL_OK)
+            return s == NCL_ERR_NUMERIC ? s : ncl_fail_prefix(s, "reading the parameters");
+    }
+    return NCL_OK;
+}
+
+static enum ncl_status save(struct run *run, const struct ncl_train_progress_state *p)
+{
+    enum ncl_status s = ncl_train_state_save(run->g, run->ckpt, &run->id, p, &run->hist);
+    if (s != NCL_OK)
+        return ncl_fail_prefix(s, "saving the checkpoint");
+    run->have_checkpoint = 1;
+    return NCL_OK;
+}
+
+/* Saves where the run stands inside an epoch and reports the stop. */
+static enum ncl_status stop_inside_epoch(struct run *run, int batches_done, const struct ncl_metrics *m,
+                                         double seconds)
+{
+    NCL_TRY(check_params_finite(run));
+    struct ncl_train_progress_state *p = &run->p;
+    p->batch_index = batches_done;
+    p->partial_loss += m->loss_sum;
+    p->partial_correct += m->correct;
+    p->partial_count += m->count;
+    p->partial_seconds += seconds;
+    NCL_TRY(save(run, p));
+    return ncl_fail(NCL_STOPPED, "stopped at epoch %d, step %llu: checkpoint saved to %s", p->epoch + 1,
+                    (unsigned long long)p->step, run->ckpt);
+}
+
+/* One epoch from where the run stands to its end; the epoch's mean loss and accuracy. */
+static enum ncl_status train_epoch(struct run *run, double *loss_out, double *acc_out, double *seconds_out)
+{
+    const struct ncl_train_config *cfg = run->cfg;
+    const struct ncl_model_recipe *r = &run->id.recipe;
+    struct ncl_train_progress_state *p = &run->p;
+    struct ncl_graph *g = run->g;
+    int64_t ntrain = run->train.count;
+    int batches = (int)((ntrain + r->batch - 1) / r->batch);
+    struct ncl_sgd_params sgd = {r->lr, r->momentum, r->weight_decay};
+    double interval = cfg->progress_interval_s > 0 ? cfg->progress_interval_s : DEFAULT_PROGRESS_SECONDS;
+    enum ncl_status s;
+
+    ncl_epoch_order(run->id.seed, p->epoch, run->order, ntrain);
+    if ((s = ncl_device_data_set_order(run->train_dd, run->order, ntrain)) ||
+        (s = ncl_graph_read_metrics(g, NULL, 1)))
+        return s;
+    double t0 = now_seconds(), last_report = t0;
+    struct ncl_metrics m = {0};
+    for (int b = p->batch_index; b < batches; b++) {
+        int64_t first = (int64_t)b * r->batch;
+        int n = ntrain - first < r->batch ? (int)(ntrain - first) : r->batch;
+        if ((s = ncl_graph_load_batch(g, run->train_dd, first, n)) ||
+            (s = ncl_graph_forward(g, n, NCL_MODE_TRAIN, p->step)) || (s = ncl_graph_loss(g, n)) ||
+            (s = ncl_graph_backward(g, n)) || (s = ncl_graph_sgd_step(g, &sgd)) ||
+            (s = ncl_ctx_throttle(run->ctx, 2)))
+            return ncl_fail_prefix(s, "training step");
+        p->step++;
+        double now = now_seconds();
+        int last = b == batches - 1, stop = stop_requested;
+        if (!stop && !last && now - last_report <= interval)
+            continue;
+        if ((s = ncl_graph_read_metrics(g, &m, 0)))
+            return s;
+        now = now_seconds();
+        last_report = now;
+        double loss = (p->partial_loss + m.loss_sum) / (double)(p->partial_count + m.count);
+        if (!isfinite(loss)) {
+            char what[64];
+            snprintf(what, sizeof what, "the loss became %s", isnan(loss) ? "NaN" : "infinite");
+            return diverged(run, what);
+        }
+        if (!stop && cfg->on_progress) {
+            double done = (double)(p->partial_count + m.count), speed = m.count / (now - t0 > 1e-9 ? now - t0 : 1e-9);
+            struct ncl_train_progress pr = {p->epoch + 1, r->epochs, (int64_t)done, ntrain, loss,
+                                            (p->partial_correct + m.correct) / done, speed, (ntrain - done) / speed};
+            cfg->on_progress(&pr, cfg->user);
+        }
+        if (stop_requested)   /* also when the callback itself asked */
+            return stop_inside_epoch(run, b + 1, &m, now - t0);
+    }
+    if ((s = ncl_ctx_finish(run->ctx)))
+        return s;
+    NCL_TRY(check_params_finite(run));
+    *seconds_out = p->partial_seconds + now_seconds() - t0;
+    *loss_out = (p->partial_loss + m.loss_sum) / (double)(p->partial_count + m.count);
+    *acc_out = (double)(p->partial_correct + m.correct) / (double)(p->partial_count + m.count);
+    return NCL_OK;
+}
+
+static enum ncl_status train_loop(struct run *run)
+{
+    const struct ncl_train_config *cfg = run->cfg;
+    const struct ncl_model_recipe *r = &run->id.recipe;
+    struct ncl_train_progress_state *p = &run->p;
+    int64_t ntrain = run->train.count, ntest = run->test.count;
+    while (p->epoch < r->epochs) {
+        double loss = 0, train_acc = 0, seconds = 0;
+        NCL_TRY(train_epoch(run, &loss, &train_acc, &seconds));
+        int64_t correct = 0;
+        enum ncl_status s = ncl_graph_evaluate(run->g, run->test_dd, ntest, r->batch, &correct, NULL);
+        if (s != NCL_OK)
+            return ncl_fail_prefix(s, "evaluating");
+        double test_acc = (double)correct / (double)ntest, speed = ntrain / seconds;
+        if (ncl_history_add(&run->hist, loss, train_acc, test_acc, speed, seconds))
+            return ncl_fail(NCL_ERR_NO_MEMORY, "out of memory for the metrics");
+        struct ncl_train_progress_state next = {.epoch = p->epoch + 1, .step = p->step};
+        NCL_TRY(save(run, &next));
+        if (ncl_history_write_files(run->dir, &run->hist, r->epochs))
+            warn(cfg, "cannot write metrics.csv / curves.svg in %s", run->dir);
+        *p = next;
+        if (cfg->on_epoch) {
+            struct ncl_train_epoch e = {p->epoch, r->epochs, loss, train_acc, test_acc, speed, seconds};
+            cfg->on_epoch(&e, cfg->user);
+        }
+        if (stop_requested && p->epoch < r->epochs)
+            return ncl_fail(NCL_STOPPED, "stopped after epoch %d: checkpoint saved to %s", p->epoch, run->ckpt);
+    }
+    return NCL_OK;
+}
+
+/* Reads the checkpoint of the run in resume_dir: its recipe, progress and history. */
+static enum ncl_status open_resume(struct run *run)
+{
+    const struct ncl_train_config *cfg = run->cfg;
+    snprintf(run->dir, sizeof run->dir, "%s", cfg->resume_dir);
+    snprintf(run->ckpt, sizeof run->ckpt, "%s/checkpoint.safetensors", run->dir);
+    struct ncl_st_file meta = {0};
+    enum ncl_status s = ncl_st_read(run->ckpt, &meta);
+    if (s != NCL_OK)
+        return ncl_fail_prefix(s, "cannot resume");
+    s = ncl_train_state_read(&meta, run->ckpt, &run->id, &run->p, &run->hist);
+    if (s == NCL_OK)
+        s = ncl_st_check_finite(&meta, run->ckpt);
+    ncl_st_free(&meta);
+    if (s != NCL_OK)
+        return s;
+    if (cfg->resume_epochs)
+        run->id.recipe.epochs = cfg->resume_epochs;
+    if (run->p.epoch >= run->id.recipe.epochs) {
+        /* metrics.csv lags the checkpoint when a run was killed between the two writes */
+        if (run->hist.count)
+            ncl_history_write_files(run->dir, &run->hist, run->id.recipe.epochs);
+        return ncl_fail(NCL_ERR_ARG, "%s already finished %d of %d epochs; pass --epochs N to train further",
+                        run->dir, run->p.epoch, run->id.recipe.epochs);
+    }
+    run->have_checkpoint = 1;
+    return NCL_OK;
+}
+
+static enum ncl_status load_data(struct run *run)
+{
+    const char *dir = run->cfg->data_dir ? run->cfg->data_dir : DEFAULT_DATA_DIR;
+    NCL_TRY(ncl_dataset_load(dir, "train", 10, &run->train));
+    NCL_TRY(ncl_dataset_load(dir, "t10k", 10, &run->test));
+    if (run->id.train_limit > 0 && run->id.train_limit < run->train.count)
+        run->train.count = run->id.train_limit;
+    if (run->id.test_limit > 0 && run->id.test_limit < run->test.count)
+        run->test.count = run->id.test_limit;
+    if (run->train.rows != run->test.rows || run->train.cols != run->test.cols)
+        return ncl_fail(NCL_ERR_FORMAT,
+                        "%s: the training images are %dx%d but the test images %dx%d: not one data set", dir,
+                        run->train.rows, run->train.cols, run->test.rows, run->test.cols);
+    char id[96];
+    ncl_data_identity(&run->train, &run->test, id, sizeof id);
+    if (run->cfg->resume_dir) {
+        NCL_TRY(ncl_train_state_check_fits(run->ckpt, &run->id, &run->p, run->train.count));
+        if (run->id.data_id[0] && strcmp(run->id.data_id, id) != 0)
+            return ncl_fail(NCL_ERR_ARG,
+                            "%s was trained on other data (%s: training/test images and checksum) than %s holds (%s): "
+                            "resume with the run's own --data",
+                            run->ckpt, run->id.data_id, dir, id);
+    }
+    snprintf(run->id.data_id, sizeof run->id.data_id, "%s", id);
+    return NCL_OK;
+}
+
+/* The device, the model with its parameters (initialised, or the checkpoint's) and the data on
+ * the device. */
+static enum ncl_status open_model(struct run *run)
+{
+    const struct ncl_model_recipe *r = &run->id.recipe;
+    NCL_TRY(ncl_ctx_create(&run->cfg->device, &run->ctx));
+    enum ncl_status s = ncl_model_build(run->ctx, run->id.model, (struct ncl_shape){r->batch, 1, r->input_size,
+                                                                                     r->input_size}, &run->g);
+    if (s != NCL_OK && run->cfg->resume_dir)   /* the model and its size came from the checkpoint */
+        return ncl_fail_prefix(s, "%s: model '%s' at %dx%d, batch %d (from its metadata)", run->ckpt, run->id.model,
+                               r->input_size, r->input_size, r->batch);
+    NCL_TRY(s);
+    ncl_graph_set_seed(run->g, run->id.seed);
+    NCL_TRY(run->cfg->resume_dir ? ncl_checkpoint_load(run->g, run->ckpt, NULL)
+                                 : ncl_graph_init_params(run->g, run->id.seed));
+    NCL_TRY(ncl_device_data_create(run->ctx, &run->train, &run->train_dd));
+    NCL_TRY(ncl_device_data_create(run->ctx, &run->test, &run->test_dd));
+    run->order = malloc((size_t)run->train.count * sizeof *run->order);
+    if (!run->order)
+        return ncl_fail(NCL_ERR_NO_MEMORY, "out of memory for the order of %lld examples",
+                        (long long)run->train.count);
+    return NCL_OK;
+}
+
+static void fill_result(const struct run *run, struct ncl_train_result *res)
+{
+    memset(res, 0, sizeof *res);
+    const struct ncl_train_history *h = &run->hist;
+    snprintf(res->out_dir, sizeof res->out_dir, "%s", run->dir);
+    if (run->have_checkpoint)
+        snprintf(res->checkpoint, sizeof res->checkpoint, "%s", run->ckpt);
+    res->epochs = run->id.recipe.epochs;
+    res->epochs_done = h->count;
+    res->steps = run->p.step;
+    res->train_loss = res->train_acc = res->test_acc = NAN;
+    double examples = 0, seconds = 0;
+    for (int i = 0; i < h->count; i++) {
+        examples += h->speed[i] * h->seconds[i];
+        seconds += h->seconds[i];
+    }
+    if (h->count) {
+        res->train_loss = h->loss[h->count - 1];
+        res->train_acc = h->train_acc[h->count - 1];
+        res->test_acc = h->test_acc[h->count - 1];
+        res->examples_per_sec = seconds > 0 ? examples / seconds : 0;
+    }
+}
+
+/* Everything before the first step: the recipe (the config's, or the checkpoint's on resume),
+ * the data, the device and model, and the output folder (*created: made by this run). */
+static enum ncl_status prepare(struct run *run, int *created)
+{
+    const struct ncl_train_config *cfg = run->cfg;
+    if (cfg->resume_dir) {
+        NCL_TRY(open_resume(run));
+    } else {
+        snprintf(run->id.model, sizeof run->id.model, "%s", cfg->model ? cfg->model : "");
+        struct ncl_model_recipe known;
+        NCL_TRY(ncl_model_default_recipe(run->id.model, &known));
+        run->id.recipe = cfg->recipe;
+        run->id.seed = cfg->seed;
+        run->id.train_limit = cfg->train_limit > 0 ? cfg->train_limit : 0;
+        run->id.test_limit = cfg->test_limit > 0 ? cfg->test_limit : 0;
+        NCL_TRY(check_recipe(&run->id.recipe));
+        if (cfg->out_dir)
+            NCL_TRY(check_out_dir(cfg->out_dir));
+    }
+    NCL_TRY(load_data(run));
+    NCL_TRY(open_model(run));
+    if (!cfg->resume_dir) {
+        NCL_TRY(make_out_dir(cfg->out_dir, run->id.model, run->dir, sizeof run->dir, created));
+        snprintf(run->ckpt, sizeof run->ckpt, "%s/checkpoint.safetensors", run->dir);
+    }
+    return NCL_OK;
+}
+
+enum ncl_status ncl_train(const struct ncl_train_config *cfg, struct ncl_train_result *result)
+{
+    if (!cfg)
+        return ncl_fail(NCL_ERR_ARG, "ncl_train: cfg is NULL");
+    struct run run = {.cfg = cfg};
+    int created = 0;
+    stop_requested = 0;
+    enum ncl_status s = prepare(&run, &created);
+    if (s == NCL_OK) {
+        if (cfg->on_start) {
+            struct ncl_train_start info = {run.id.model,     ncl_ctx_device(run.ctx)->name,
+                                           run.dir,          run.id.recipe,
+                                           run.id.seed,      run.train.count,
+                                           run.test.count,   cfg->resume_dir != NULL,
+                                           run.p.epoch + 1};
+            cfg->on_start(&info, cfg->user);
+        }
+        struct sigaction sa, old_int, old_term;
+        if (cfg->handle_signals) {
+            memset(&sa, 0, sizeof sa);
+            sa.sa_handler = on_signal;
+            sigaction(SIGINT, &sa, &old_int);
+            sigaction(SIGTERM, &sa, &old_term);
+        }
+        s = train_loop(&run);
+        if (cfg->handle_signals) {
+            sigaction(SIGINT, &old_int, NULL);
+            sigaction(SIGTERM, &old_term, NULL);
+        }
+    }
+    if (s != NCL_OK && created && !run.have_checkpoint)
+        rmdir(run.dir);   /* a run that saved nothing leaves no folder (rmdir keeps one that is not empty) */
+    if (result)
+        fill_result(&run, result);
+    run_free(&run);
+    return s;
+}
