@@ -14,7 +14,7 @@
 struct printer {
     int tty;
     int bar_open;               /* a progress bar line waits for its newline */
-    const char *device;
+    char device[128];           /* from on_start, whose strings last only during the call */
 };
 
 static void close_bar(struct printer *pr)
@@ -27,7 +27,7 @@ static void close_bar(struct printer *pr)
 static void on_start(const struct ncl_train_start *s, void *user)
 {
     struct printer *pr = user;
-    pr->device = s->device;
+    snprintf(pr->device, sizeof pr->device, "%s", s->device);
     printf("training %s on %s: %lld training / %lld test images at %dx%d, batch %d, lr %g, %d epochs, seed %llu%s\n",
            s->model, s->device, (long long)s->train_count, (long long)s->test_count, s->recipe.input_size,
            s->recipe.input_size, s->recipe.batch, s->recipe.lr, s->recipe.epochs, (unsigned long long)s->seed,

@@ -1,6 +1,17 @@
 /* nincl — build a CNN layer graph and train it with OpenCL on any OpenCL device.
  *
- * Usage (error handling shortened; every fallible call returns enum ncl_status, 0 = OK,
+ * The whole d2l training loop in one call (checkpoints, metrics.csv, resume, Ctrl-C):
+ *
+ *   struct ncl_train_config cfg;
+ *   ncl_train_config_init(&cfg, "nin-small");           // the model's recipe; change any field
+ *   cfg.out_dir = "runs/mine";
+ *   struct ncl_train_result res;
+ *   if (ncl_train(&cfg, &res) != NCL_OK) fprintf(stderr, "%s\n", ncl_last_error());
+ *
+ * Build against it with `pkg-config --cflags --libs nincl`, or CMake's find_package(nincl)
+ * and target nincl::nincl (examples/ has a complete program).
+ *
+ * Step by step (error handling shortened; every fallible call returns enum ncl_status, 0 = OK,
  * and ncl_last_error() says what went wrong):
  *
  *   struct ncl_ctx *ctx;
@@ -21,6 +32,16 @@
  *   }
  *   struct ncl_metrics m; ncl_graph_read_metrics(g, &m, 1);
  *   ncl_graph_free(g); ncl_ctx_free(ctx);
+ *
+ * Conventions. Every fallible call returns enum ncl_status (NCL_OK = 0) and leaves a message
+ * for ncl_last_error(); nothing in the library prints (except ncl_train's warnings when no
+ * on_warning callback is given) or exits. An object made by ncl_X_create / ncl_model_build
+ * belongs to the caller until ncl_X_free, and every *_free takes NULL. A graph uses its context,
+ * so free graphs (and device data) before their context. Strings and structs the library hands
+ * out (ncl_last_error, ncl_status_str, ncl_ctx_device, layer infos) stay valid while their object
+ * lives (ncl_last_error: until the next failure on the thread); strings passed in are copied or
+ * used only during the call. Buffers are the caller's: the library reads or fills them.
+ * Calls on one context must come from one thread at a time.
  *
  * Activations live on the device in CNHW order (channel-major: all images of channel 0, then
  * channel 1, ...), which turns every convolution into one large GEMM over batch x pixels.
@@ -64,6 +85,7 @@ enum ncl_status {
     NCL_STATUS_COUNT
 };
 
+/* A short constant name for a status ("out of memory"). */
 const char *ncl_status_str(enum ncl_status s);
 /* The message of the last failure on this thread (never NULL). Failures before a context
  * exists (device selection, data files) use the same channel. */
@@ -104,8 +126,12 @@ struct ncl_ctx_params {
 };
 
 struct ncl_ctx;
+/* Opens the device p selects (p may be NULL: all defaults) with one in-order queue; kernels are
+ * built on first use and cached in the context. NCL_ERR_NO_PLATFORM / NCL_ERR_NO_DEVICE (the
+ * message lists what is there) when nothing matches. */
 enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **out);
 void ncl_ctx_free(struct ncl_ctx *ctx);
+/* The context's device (owned by the context). */
 const struct ncl_device_info *ncl_ctx_device(const struct ncl_ctx *ctx);
 /* Device bytes the context holds outside graphs (GEMM packing buffers). */
 uint64_t ncl_ctx_device_bytes(const struct ncl_ctx *ctx);
@@ -136,6 +162,7 @@ struct ncl_graph;
  * by ncl_graph_reserve and nothing is allocated afterwards. */
 enum ncl_status ncl_graph_create(struct ncl_ctx *ctx, struct ncl_shape input, struct ncl_graph **out);
 void ncl_graph_free(struct ncl_graph *g);
+/* The context the graph was created on (not owned by the graph). */
 struct ncl_ctx *ncl_graph_ctx(const struct ncl_graph *g);
 
 /* Layers are added in order; each one's input is the previous one's output. `name` is the
@@ -166,10 +193,12 @@ struct ncl_layer_info {
     int group;
     struct ncl_shape out;   /* for batch n = 1 */
 };
+/* Layers in the order they were added; info's strings belong to the graph. */
 int ncl_graph_layer_count(const struct ncl_graph *g);
 void ncl_graph_layer_info(const struct ncl_graph *g, int i, struct ncl_layer_info *info);
+/* The input and the last layer's output, n = max batch. */
 struct ncl_shape ncl_graph_input_shape(const struct ncl_graph *g);
-struct ncl_shape ncl_graph_output_shape(const struct ncl_graph *g);   /* n = max batch */
+struct ncl_shape ncl_graph_output_shape(const struct ncl_graph *g);
 
 /* Parameters: one tensor each, named as the PyTorch state_dict ("0.0.weight"). */
 struct ncl_param_info {
@@ -180,6 +209,8 @@ struct ncl_param_info {
 };
 int ncl_graph_param_count(const struct ncl_graph *g);
 void ncl_graph_param_info(const struct ncl_graph *g, int i, struct ncl_param_info *info);
+/* Copy parameter i (info.count floats, PyTorch's layout) from or to the device, or its
+ * accumulated gradient from it; they wait for the queue. */
 enum ncl_status ncl_graph_read_param(struct ncl_graph *g, int i, float *host);
 enum ncl_status ncl_graph_write_param(struct ncl_graph *g, int i, const float *host);
 enum ncl_status ncl_graph_read_grad(struct ncl_graph *g, int i, float *host);
@@ -196,10 +227,14 @@ void ncl_graph_set_seed(struct ncl_graph *g, uint64_t seed);
 
 /* Host <-> device data for one step. Input is NCHW floats, batch <= max batch. */
 enum ncl_status ncl_graph_write_input(struct ncl_graph *g, const float *nchw, int batch);
+/* The class of each of the batch's examples (0..classes-1), for ncl_graph_loss. */
 enum ncl_status ncl_graph_write_labels(struct ncl_graph *g, const int32_t *labels, int batch);
 /* Reads the last layer's output as NCHW floats ([batch, features] after flatten). */
 enum ncl_status ncl_graph_read_output(struct ncl_graph *g, float *nchw, int batch);
 
+/* Enqueues the forward pass of the first `batch` images of the input. In NCL_MODE_TRAIN dropout
+ * is on, its masks keyed by (seed, step); NCL_MODE_EVAL runs the inference graph. Returns
+ * without waiting for the device. */
 enum ncl_status ncl_graph_forward(struct ncl_graph *g, int batch, enum ncl_mode mode, uint64_t step);
 /* Softmax cross-entropy of the output against the labels, mean over the batch; writes the
  * output gradient for backward and adds to the device-side metrics. */
@@ -217,6 +252,8 @@ enum ncl_status ncl_graph_read_metrics(struct ncl_graph *g, struct ncl_metrics *
 struct ncl_sgd_params {
     float lr, momentum, weight_decay;
 };
+/* One SGD step (PyTorch's torch.optim.SGD: weight decay added to the gradient, then momentum,
+ * then lr) over every parameter; zeroes the gradients. */
 enum ncl_status ncl_graph_sgd_step(struct ncl_graph *g, const struct ncl_sgd_params *p);
 /* Zero the gradients without stepping (finite-difference tests, gradient inspection). */
 enum ncl_status ncl_graph_zero_grads(struct ncl_graph *g);
@@ -273,7 +310,7 @@ struct ncl_idx {
 /* Reads a raw or gzip-compressed IDX file and checks magic, dimensions and size against
  * the file; the message names the file and the problem. expect_ndim: 1 or 3. */
 enum ncl_status ncl_idx_read(const char *path, int expect_ndim, struct ncl_idx *out);
-void ncl_idx_free(struct ncl_idx *idx);
+void ncl_idx_free(struct ncl_idx *idx);   /* frees data and zeroes *idx */
 
 struct ncl_dataset {
     int64_t count;
@@ -284,11 +321,12 @@ struct ncl_dataset {
 /* Loads "train" or "t10k" images and labels from dir (files <split>-images-idx3-ubyte[.gz] and
  * <split>-labels-idx1-ubyte[.gz]); checks that counts agree and labels are < classes. */
 enum ncl_status ncl_dataset_load(const char *dir, const char *split, int classes, struct ncl_dataset *out);
-void ncl_dataset_free(struct ncl_dataset *ds);
+void ncl_dataset_free(struct ncl_dataset *ds);   /* frees images and labels and zeroes *ds */
 
 /* A data set's uint8 images and labels on the device; batches are gathered in an order
  * uploaded once per epoch and resized on the device into the graph's input. */
 struct ncl_device_data;
+/* Uploads ds (which the caller keeps and may free afterwards) to ctx's device. */
 enum ncl_status ncl_device_data_create(struct ncl_ctx *ctx, const struct ncl_dataset *ds,
                                        struct ncl_device_data **out);
 void ncl_device_data_free(struct ncl_device_data *d);
@@ -320,9 +358,10 @@ enum ncl_status ncl_st_write(const char *path, const struct ncl_st_tensor *tenso
 /* Reads and validates a file (header length, JSON, dtype F32 only, shapes, offsets within the
  * file, no overlaps); the message names the file and the problem. */
 enum ncl_status ncl_st_read(const char *path, struct ncl_st_file *out);
+/* The tensor or metadata value of that name, owned by f; NULL when there is none. */
 const struct ncl_st_tensor *ncl_st_find(const struct ncl_st_file *f, const char *name);
 const char *ncl_st_meta(const struct ncl_st_file *f, const char *key);
-void ncl_st_free(struct ncl_st_file *f);
+void ncl_st_free(struct ncl_st_file *f);   /* frees everything ncl_st_read allocated, zeroes *f */
 /* NCL_ERR_FORMAT naming the tensor and element if any value is NaN or infinite. */
 enum ncl_status ncl_st_check_finite(const struct ncl_st_file *f, const char *path);
 
@@ -336,6 +375,7 @@ enum ncl_status ncl_checkpoint_save(struct ncl_graph *g, const char *path, const
  * used momentum) after checking every tensor's name, shape and finiteness; *meta (optional)
  * receives the file for its metadata (ncl_st_free it). */
 enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struct ncl_st_file *meta);
+/* The optimizer file beside a checkpoint: "<path minus .safetensors>.optimizer.safetensors". */
 void ncl_checkpoint_optimizer_path(const char *path, char *out, size_t cap);
 
 /* ---- training: the whole d2l loop as one call (runtime/trainer.c) ------------------------- */
