@@ -224,6 +224,12 @@ int ncl_graph_momentum_started(const struct ncl_graph *g);
 enum ncl_status ncl_graph_init_params(struct ncl_graph *g, uint64_t seed);
 /* Keys the dropout masks: a mask depends on (seed, step, element) only. */
 void ncl_graph_set_seed(struct ncl_graph *g, uint64_t seed);
+/* Data parallel training: the batches this graph runs from now on are images offset ..
+ * offset + batch of a global batch of global_batch images split between replicas. Dropout then
+ * draws the masks of those images in the global batch, and the loss gradient is that of the
+ * global batch's mean, so summing the replicas' gradients gives one device's gradient.
+ * (0, 0), the default: every batch is the whole. */
+enum ncl_status ncl_graph_set_batch_slice(struct ncl_graph *g, int offset, int global_batch);
 
 /* Host <-> device data for one step. Input is NCHW floats, batch <= max batch. */
 enum ncl_status ncl_graph_write_input(struct ncl_graph *g, const float *nchw, int batch);

@@ -57,6 +57,39 @@ __kernel void dropout_backward(__global const float *dy, ulong dy_off, int n, fl
     dropout_block(dy + dy_off, dx + dx_off, n, p, seed, step);
 }
 
+/* A replica's slice of a global batch (data parallel training): images offset .. offset + batch
+ * of a global batch of global_batch. Element (c, n, pixel) takes the mask of element
+ * (c, offset + n, pixel) of the global batch's CNHW buffer, so N replicas draw exactly the masks
+ * one device draws for the whole batch. One work-item per element (the global index's block of
+ * four need not start at a local one). */
+void dropout_slice(__global const float *x, __global float *y, int n, float p, ulong seed, ulong step, int batch,
+                   int global_batch, int offset, int plane)
+{
+    int i = get_global_id(0);
+    if (i >= n)
+        return;
+    int per_channel = batch * plane, c = i / per_channel, rest = i - c * per_channel;
+    ulong g = ((ulong)c * global_batch + offset + rest / plane) * plane + rest % plane, q = g / 4;
+    uint4 r = philox4x32_10((uint4)((uint)q, (uint)(q >> 32), (uint)step, (uint)(step >> 32)),
+                            (uint2)((uint)seed, (uint)(seed >> 32)));
+    uint w[4] = {r.x, r.y, r.z, r.w};
+    y[i] = keep_word(w[g % 4], p) ? x[i] / (1.0f - p) : 0.0f;
+}
+
+__kernel void dropout_slice_forward(__global const float *x, ulong x_off, int n, float p, ulong seed, ulong step,
+                                    int batch, int global_batch, int offset, int plane, __global float *y,
+                                    ulong y_off)
+{
+    dropout_slice(x + x_off, y + y_off, n, p, seed, step, batch, global_batch, offset, plane);
+}
+
+__kernel void dropout_slice_backward(__global const float *dy, ulong dy_off, int n, float p, ulong seed, ulong step,
+                                     int batch, int global_batch, int offset, int plane, __global float *dx,
+                                     ulong dx_off)
+{
+    dropout_slice(dy + dy_off, dx + dx_off, n, p, seed, step, batch, global_batch, offset, plane);
+}
+
 /* Eval mode (and p = 0) is the identity. */
 __kernel void copy(__global const float *x, ulong x_off, int n, __global float *y, ulong y_off)
 {

@@ -1,5 +1,6 @@
 /* Softmax cross-entropy over logits stored class-major ([classes, batch], the flattened CNHW
- * layout), mean over the batch. Writes dlogits = (softmax - onehot) / batch and adds the
+ * layout), mean over the batch. Writes dlogits = (softmax - onehot) / mean_over (the batch, or
+ * for a replica's slice the global batch, so the replicas' gradients sum to the mean's) and adds the
  * batch's summed loss and correct count to device-side metrics, so the host reads them only
  * when it wants to report. One work-group does it all: batches are small and this keeps the
  * sum in a fixed order (bit-identical across runs). */
@@ -8,7 +9,8 @@
 #endif
 
 __kernel __attribute__((reqd_work_group_size(LOSS_WG, 1, 1)))
-void softmax_xent(__global const float *logits, ulong l_off, __global const int *labels, int batch, int classes,
+void softmax_xent(__global const float *logits, ulong l_off, __global const int *labels, int batch, int mean_over,
+                  int classes,
                   __global float *dlogits, ulong d_off, __global float *loss_sum, __global uint *counts)
 {
     __local float part_loss[LOSS_WG];
@@ -36,7 +38,7 @@ void softmax_xent(__global const float *logits, ulong l_off, __global const int 
         for (int c = 0; c < classes; c++) {
             size_t at = (size_t)c * batch + n;
             float prob = exp(logits[l_off + at] - m) / s;
-            dlogits[d_off + at] = (prob - (c == label ? 1.0f : 0.0f)) / batch;
+            dlogits[d_off + at] = (prob - (c == label ? 1.0f : 0.0f)) / mean_over;
         }
     }
     part_loss[lid] = my_loss;

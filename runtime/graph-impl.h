@@ -93,6 +93,7 @@ struct ncl_graph {
     int init_kaiming;               /* ncl_graph_init_params: Kaiming-uniform weights, zero biases */
     cl_kernel k_loss, k_sgd, k_fill;
     uint64_t seed;
+    int slice_offset, slice_global_batch;   /* ncl_graph_set_batch_slice; 0, 0: the batch is the whole */
     uint64_t device_bytes;
     int reserved;
     int want_input_grad;            /* tests: backward also computes the input's gradient (grad_act[0]) */

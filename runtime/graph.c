@@ -403,8 +403,21 @@ void ncl_graph_set_seed(struct ncl_graph *g, uint64_t seed)
     g->seed = seed;
 }
 
+enum ncl_status ncl_graph_set_batch_slice(struct ncl_graph *g, int offset, int global_batch)
+{
+    if (offset < 0 || global_batch < 0 || (global_batch == 0 && offset != 0))
+        return ncl_fail(NCL_ERR_ARG, "batch slice at %d of %d: offset and global batch must be >= 0", offset,
+                        global_batch);
+    g->slice_offset = offset;
+    g->slice_global_batch = global_batch;
+    return NCL_OK;
+}
+
 static enum ncl_status check_batch(const struct ncl_graph *g, int batch)
 {
+    if (g->slice_global_batch && g->slice_offset + batch > g->slice_global_batch)
+        return ncl_fail(NCL_ERR_ARG, "a batch of %d at offset %d does not fit the global batch of %d", batch,
+                        g->slice_offset, g->slice_global_batch);
     if (!g->reserved)
         return ncl_fail(NCL_ERR_ARG, "the graph is not reserved (call ncl_graph_reserve)");
     if (batch < 1 || batch > g->input.shape.n)
@@ -549,13 +562,16 @@ enum ncl_status ncl_graph_loss(struct ncl_graph *g, int batch)
                         t->shape.c, t->shape.h, t->shape.w);
     cl_ulong zero = 0;
     int classes = t->shape.c;
+    /* a replica's slice: the gradient of the global batch's mean, so replicas' gradients sum */
+    int mean_over = g->slice_global_batch ? g->slice_global_batch : batch;
     size_t global = 64, local = 64;
     struct ncl_arg args[] = {NCL_ARG(t->buf),     NCL_ARG(zero),
                              NCL_ARG(g->labels),  NCL_ARG(batch),
-                             NCL_ARG(classes),    NCL_ARG(g->grad_act[g->layer_count % 2]),
+                             NCL_ARG(mean_over),  NCL_ARG(classes),
+                             NCL_ARG(g->grad_act[g->layer_count % 2]),
                              NCL_ARG(zero),       NCL_ARG(g->metric_loss),
                              NCL_ARG(g->metric_counts)};
-    return ncl_enqueue(g->ctx, g->k_loss, "softmax_xent", 1, &global, &local, 9, args);
+    return ncl_enqueue(g->ctx, g->k_loss, "softmax_xent", 1, &global, &local, 10, args);
 }
 
 enum ncl_status ncl_graph_backward(struct ncl_graph *g, int batch)

@@ -1,8 +1,10 @@
 /* Dropout: inverted (kept values scaled by 1 / (1 - p)) in training, the identity in eval.
- * The mask is a function of (graph seed, step, element) and is regenerated in backward. */
+ * The mask is a function of (graph seed, step, element of the global batch) and is regenerated
+ * in backward; a replica running a slice of the batch (ncl_graph_set_batch_slice) draws the
+ * masks of its images. */
 #include "graph-impl.h"
 
-enum { K_FORWARD, K_BACKWARD, K_COPY };
+enum { K_FORWARD, K_BACKWARD, K_COPY, K_SLICE_FORWARD, K_SLICE_BACKWARD };
 
 static enum ncl_status dropout_setup(struct ncl_layer *l)
 {
@@ -15,6 +17,8 @@ static enum ncl_status dropout_create_kernels(struct ncl_layer *l)
     struct ncl_ctx *ctx = layer_ctx(l);
     NCL_TRY(ncl_kernel_create(ctx, "dropout.cl", "", "dropout_forward", &l->k[K_FORWARD]));
     NCL_TRY(ncl_kernel_create(ctx, "dropout.cl", "", "dropout_backward", &l->k[K_BACKWARD]));
+    NCL_TRY(ncl_kernel_create(ctx, "dropout.cl", "", "dropout_slice_forward", &l->k[K_SLICE_FORWARD]));
+    NCL_TRY(ncl_kernel_create(ctx, "dropout.cl", "", "dropout_slice_backward", &l->k[K_SLICE_BACKWARD]));
     return ncl_kernel_create(ctx, "dropout.cl", "", "copy", &l->k[K_COPY]);
 }
 
@@ -27,6 +31,15 @@ static enum ncl_status dropout_run(struct ncl_layer *l, int batch, int backward)
     if (!l->last_train || p == 0.0f) {
         struct ncl_arg args[] = {NCL_ARG(src), NCL_ARG(zero), NCL_ARG(n), NCL_ARG(dst), NCL_ARG(zero)};
         return ncl_launch(layer_ctx(l), l->k[K_COPY], "copy", (size_t)n, 0, 5, args);
+    }
+    int global_batch = l->g->slice_global_batch, offset = l->g->slice_offset;
+    if (global_batch && (global_batch != batch || offset != 0)) {
+        int plane = l->x->shape.h * l->x->shape.w;
+        struct ncl_arg args[] = {NCL_ARG(src),   NCL_ARG(zero),         NCL_ARG(n),      NCL_ARG(p),
+                                 NCL_ARG(seed),  NCL_ARG(step),         NCL_ARG(batch),  NCL_ARG(global_batch),
+                                 NCL_ARG(offset), NCL_ARG(plane),       NCL_ARG(dst),    NCL_ARG(zero)};
+        return ncl_launch(layer_ctx(l), l->k[backward ? K_SLICE_BACKWARD : K_SLICE_FORWARD],
+                          backward ? "dropout_slice_backward" : "dropout_slice_forward", (size_t)n, 0, 12, args);
     }
     struct ncl_arg args[] = {NCL_ARG(src),  NCL_ARG(zero), NCL_ARG(n),   NCL_ARG(p),
                              NCL_ARG(seed), NCL_ARG(step), NCL_ARG(dst), NCL_ARG(zero)};

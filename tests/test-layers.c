@@ -474,13 +474,15 @@ struct dropout_ud {
     int c, h, w, train;
     float p;
     uint64_t seed, step;
+    int offset, global_n;       /* a replica's slice of a global batch; 0, 0: the whole */
 };
 
 static void dropout_fwd(void *ud, int n, const float *x, float *const *p, float *y)
 {
     const struct dropout_ud *u = ud;
     if (u->train)
-        ref_dropout_forward(x, n, u->c, u->h, u->w, u->p, u->seed, u->step, y);
+        ref_dropout_slice_forward(x, n, u->c, u->h, u->w, u->p, u->seed, u->step, u->offset,
+                                  u->global_n ? u->global_n : n, y);
     else
         memcpy(y, x, (size_t)n * u->c * u->h * u->w * sizeof(float));
 }
@@ -808,12 +810,41 @@ static void test_dropout(void)
     CHECK(count_exact_mismatches("dropout eval", y, x, nx) == 0, "dropout eval is not the identity");
 
     /* backward, train and eval */
-    struct dropout_ud u = {c, h, w, 1, p, 1234, 7};
+    struct dropout_ud u = {c, h, w, 1, p, 1234, 7, 0, 0};
     struct layer_ref ref = {.ud = &u, .forward = dropout_fwd, .backward = dropout_bwd};
     ncl_graph_set_seed(g, 1234);
     check_layer("dropout train", g, n, NCL_MODE_TRAIN, 7, x, NULL, &ref, &fd_default);
     u.train = 0;
     check_layer("dropout eval", g, n, NCL_MODE_EVAL, 7, x, NULL, &ref, NULL);
+
+    /* replicas' slices of a global batch of 8 (3 + 2 + 3 images): each slice gets exactly the
+     * masks one device draws for those images of the whole batch, forward and backward */
+    const int global = 8, offsets[] = {0, 3, 5, 8};
+    size_t per = (size_t)c * h * w;
+    float *xg = frand(global * per, -1.0f, 1.0f), *whole = fvec(global * per);
+    for (size_t i = 0; i < global * per; i++)
+        if (xg[i] == 0.0f)
+            xg[i] = 0.5f;
+    ref_dropout_forward(xg, global, c, h, w, p, 1234, 9, whole);
+    for (int k = 0; k < 3; k++) {
+        int off = offsets[k], b = offsets[k + 1] - off;
+        OK(ncl_graph_set_batch_slice(g, off, global));
+        dev_forward(g, xg + off * per, b, NCL_MODE_TRAIN, 9, y);
+        char what[64];
+        snprintf(what, sizeof what, "dropout slice %d..%d of %d", off, off + b, global);
+        CHECK(count_exact_mismatches(what, y, whole + off * per, (size_t)b * per) == 0,
+              "%s: not the whole batch's masks", what);
+        struct dropout_ud us = {c, h, w, 1, p, 1234, 9, off, global};
+        struct layer_ref rs = {.ud = &us, .forward = dropout_fwd, .backward = dropout_bwd};
+        check_layer(what, g, b, NCL_MODE_TRAIN, 9, xg + off * per, NULL, &rs, k == 1 ? &fd_default : NULL);
+    }
+    OK(ncl_graph_set_batch_slice(g, 0, 0));
+    CHECK(ncl_graph_set_batch_slice(g, 2, 0) == NCL_ERR_ARG, "an offset without a global batch was accepted");
+    OK(ncl_graph_set_batch_slice(g, 6, 8));
+    CHECK(ncl_graph_forward(g, 3, NCL_MODE_TRAIN, 9) == NCL_ERR_ARG, "a slice past the global batch was accepted");
+    OK(ncl_graph_set_batch_slice(g, 0, 0));
+    free(xg);
+    free(whole);
     free(x);
     free(y);
     free(y2);
@@ -987,6 +1018,21 @@ static void check_xent(const char *name, int n, int classes, const float *x, flo
     CHECK_CLOSE(what, grad, want, (long)nl);
     for (size_t i = 0; i < nl; i++)
         CHECK(isfinite(grad[i]), "%s: dlogits[%zu] = %g", name, i, grad[i]);
+    /* as a replica's slice of a global batch of 3n images: the global mean's gradient, 1/3 of it */
+    OK(ncl_graph_set_batch_slice(g, n, 3 * n));
+    OK(ncl_graph_loss(g, n));
+    float *sliced = fvec(nl);
+    dev_read_act_grad(g, g->grad_act[g->layer_count % 2], ncl_graph_output_shape(g), n, sliced);
+    for (size_t i = 0; i < nl; i++)
+        want[i] /= 3.0f;
+    snprintf(what, sizeof what, "%s: dlogits of a slice of 3n", name);
+    CHECK_CLOSE(what, sliced, want, (long)nl);
+    for (size_t i = 0; i < nl; i++)
+        want[i] *= 3.0f;
+    free(sliced);
+    OK(ncl_graph_set_batch_slice(g, 0, 0));
+    OK(ncl_graph_read_metrics(g, NULL, 1));
+    OK(ncl_graph_loss(g, n));   /* the whole batch again, for the backward check below */
     /* backward through Linear(scale * I) and Flatten: dx = scale * dlogits, db = sum over the batch */
     OK(ncl_graph_zero_grads(g));
     OK(ncl_graph_backward(g, n));

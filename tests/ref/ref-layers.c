@@ -156,13 +156,19 @@ int ref_dropout_keep(uint64_t i, uint64_t seed, uint64_t step, float p)
 
 void ref_dropout_forward(const float *x, int n, int c, int h, int w, float p, uint64_t seed, uint64_t step, float *y)
 {
+    ref_dropout_slice_forward(x, n, c, h, w, p, seed, step, 0, n, y);
+}
+
+void ref_dropout_slice_forward(const float *x, int n, int c, int h, int w, float p, uint64_t seed, uint64_t step,
+                               int offset, int global_n, float *y)
+{
     size_t hw = (size_t)h * w;
     float scale = 1.0f - p;
     for (int b = 0; b < n; b++)
         for (int ch = 0; ch < c; ch++)
             for (size_t i = 0; i < hw; i++) {
                 size_t at = ((size_t)b * c + ch) * hw + i;
-                uint64_t dev = ((uint64_t)ch * n + b) * hw + i;
+                uint64_t dev = ((uint64_t)ch * global_n + offset + b) * hw + i;
                 y[at] = ref_dropout_keep(dev, seed, step, p) ? x[at] / scale : 0.0f;
             }
 }

@@ -38,6 +38,10 @@ int ref_dropout_keep(uint64_t i, uint64_t seed, uint64_t step, float p);
  * device does. Element (b, ch, yy, xx) is numbered as on the device, in the CNHW order of the
  * batch actually run: i = ((ch * n + b) * h + yy) * w + xx. Backward is the same map on dy. */
 void ref_dropout_forward(const float *x, int n, int c, int h, int w, float p, uint64_t seed, uint64_t step, float *y);
+/* The same for images offset .. offset + n of a global batch of global_n (a replica's slice):
+ * element (b, ch, yy, xx) takes the mask of ((ch * global_n + offset + b) * h + yy) * w + xx. */
+void ref_dropout_slice_forward(const float *x, int n, int c, int h, int w, float p, uint64_t seed, uint64_t step,
+                               int offset, int global_n, float *y);
 
 /* Linear: x [n, in], weight [out, in] (PyTorch), bias [out] -> y [n, out]. */
 void ref_linear_forward(const float *x, int n, int in, const float *weight, const float *bias, int out, int relu,
