@@ -2,6 +2,7 @@
  * config, progress as a bar on a terminal or plain lines, the epoch lines, and exit codes
  * (0 done, 130 stopped by Ctrl-C / SIGTERM with a checkpoint, 1 runtime failure, 2 bad input). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -72,6 +73,24 @@ static void on_warning(const char *message, void *user)
     fprintf(stderr, "nincl train: warning: %s\n", message);
 }
 
+/* Under mpirun or srun (their environment says so), every rank trains its part of one run. */
+static int start_mpi_if_launched(int *mpi, int *rank)
+{
+    static const char *const launched[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
+    *mpi = 0;
+    for (size_t i = 0; i < sizeof launched / sizeof launched[0]; i++)
+        if (getenv(launched[i]))
+            *mpi = 1;
+    if (!*mpi)
+        return -1;
+    int size = 1;
+    if (ncl_mpi_init(NULL, NULL, rank, &size) != NCL_OK) {
+        fprintf(stderr, "nincl train: started by an MPI launcher, but %s\n", ncl_last_error());
+        return EXIT_USAGE;
+    }
+    return -1;
+}
+
 static int flag_was_set(const struct flag *flags, int count, const char *name)
 {
     for (int i = 0; i < count; i++)
@@ -83,8 +102,8 @@ static int flag_was_set(const struct flag *flags, int count, const char *name)
 /* On --resume the recipe is the checkpoint's; only these flags may be given with it. */
 static int allowed_on_resume(const char *name)
 {
-    static const char *const allowed[] = {"resume", "epochs",     "data", "progress", "platform",
-                                          "device", "kernel-dir", "gemm", "conv"};
+    static const char *const allowed[] = {"resume", "epochs", "data", "progress", "platform", "device",
+                                          "kernel-dir", "gemm", "conv", "devices", "split"};
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
         if (!strcmp(name, allowed[i]))
             return 1;
@@ -96,6 +115,7 @@ int cmd_train(int argc, char **argv)
     struct device_flags df = {0};
     struct ncl_model_recipe r = {.epochs = 10, .batch = 128, .lr = 0.1f};
     const char *model = "nin", *data = DEFAULT_DATA_DIR, *out = NULL, *resume = NULL, *progress = "auto";
+    const char *devices = NULL, *split = "even";
     uint64_t seed = 1;
     int train_limit = 0, test_limit = 0;
     struct flag flags[] = {
@@ -119,6 +139,12 @@ int cmd_train(int argc, char **argv)
         {"test-limit", FLAG_INT, &test_limit, "use only the first N test images (0: all 10000)", 0, 1e9, 0, 0},
         {"progress", FLAG_STRING, &progress, "progress bar: auto (on a terminal), on or off (plain lines)", 0, 0, 0,
          0},
+        {"devices", FLAG_STRING, &devices,
+         "data parallel: one replica per entry of a comma-separated list of P:D, name substrings or 'all' (entries "
+         "may repeat); under mpirun, per rank",
+         0, 0, 0, 0},
+        {"split", FLAG_STRING, &split, "how the batch is split between replicas: even or auto (by measured speed)", 0,
+         0, 0, 0},
         DEVICE_FLAGS(df),
     };
     int nflags = (int)(sizeof flags / sizeof flags[0]);
@@ -127,6 +153,10 @@ int cmd_train(int argc, char **argv)
                          flags, nflags, argc, argv);
     if (rc >= 0)
         return rc;
+    if (strcmp(split, "even") && strcmp(split, "auto")) {
+        fprintf(stderr, "nincl train: --split takes even or auto, not '%s'\n", split);
+        return EXIT_USAGE;
+    }
     if (strcmp(progress, "auto") && strcmp(progress, "on") && strcmp(progress, "off")) {
         fprintf(stderr, "nincl train: --progress takes auto, on or off, not '%s'\n", progress);
         return EXIT_USAGE;
@@ -166,6 +196,11 @@ int cmd_train(int argc, char **argv)
     cfg.resume_epochs = resume && flag_was_set(flags, nflags, "epochs") ? r.epochs : 0;
     cfg.device = (struct ncl_ctx_params){.platform = df.platform, .device = df.device, .kernel_dir = df.kernel_dir,
                                          .gemm = df.gemm, .conv = df.conv};
+    cfg.devices = devices;
+    cfg.split = split;
+    int rank = 0;
+    if ((rc = start_mpi_if_launched(&cfg.mpi, &rank)) >= 0)
+        return rc;
     struct printer pr = {.tty = !strcmp(progress, "on") || (!strcmp(progress, "auto") && isatty(STDERR_FILENO))};
     cfg.progress_interval_s = pr.tty ? 0.5 : 10.0;
     cfg.on_start = on_start;
@@ -177,6 +212,10 @@ int cmd_train(int argc, char **argv)
     struct ncl_train_result res;
     s = ncl_train(&cfg, &res);
     close_bar(&pr);
+    if (cfg.mpi)
+        ncl_mpi_finalize();
+    if (rank != 0)   /* rank 0 reports for the job */
+        return s == NCL_OK ? EXIT_OK : s == NCL_STOPPED ? 130 : exit_code_for(s);
     if (s == NCL_STOPPED) {
         fprintf(stderr, "interrupted: checkpoint saved to %s; continue with: nincl train --resume %s\n",
                 res.checkpoint, res.out_dir);

@@ -435,6 +435,19 @@ struct ncl_train_config {
     const char *resume_dir;
     int resume_epochs;            /* with resume_dir: train to this many epochs in all; 0: the run's own */
     struct ncl_ctx_params device; /* which device, kernels and GEMM (all NULL: the defaults) */
+    /* Data parallel training: one replica of the model per entry, each "P:D" (platform and
+     * device index as ncl_device_list gives them), a name or type substring as device.device
+     * takes, or "all"; entries may repeat (two replicas on one device). The global batch is
+     * split between the replicas, their gradients summed every step and every replica takes
+     * the same SGD step: the run follows one device's trajectory. NULL: the one device
+     * `device` selects. Kernel, GEMM and convolution choices still come from `device`. */
+    const char *devices;
+    const char *split;            /* "even" (NULL) or "auto": shares in proportion to measured speed */
+    /* Train across every rank of MPI_COMM_WORLD (call ncl_mpi_init first): each rank runs its
+     * replicas (by default the device of its local rank), rank 0's parameters start every
+     * rank, gradients are summed across ranks, rank 0 alone calls the callbacks and writes the
+     * output. Every rank must get the same config (checked). */
+    int mpi;
     /* While the loop runs, SIGINT and SIGTERM stop it (as ncl_train_stop does); the previous
      * handlers are restored when ncl_train returns. 0: leave signals alone. */
     int handle_signals;
@@ -469,6 +482,13 @@ struct ncl_train_result {
  * input (NCL_ERR_ARG / IO / FORMAT / SHAPE, message from ncl_last_error) or device failures.
  * A run that saved nothing removes the output folder it created. result may be NULL. */
 enum ncl_status ncl_train(const struct ncl_train_config *cfg, struct ncl_train_result *result);
+
+/* MPI: whether this library was built with it; MPI_Init (if not done) with errors returned to
+ * the caller rather than aborting, and this process's rank and the number of ranks; MPI_Finalize.
+ * Without MPI, ncl_mpi_init fails with NCL_ERR_ARG saying how to get it. */
+int ncl_mpi_available(void);
+enum ncl_status ncl_mpi_init(int *argc, char ***argv, int *rank, int *size);
+void ncl_mpi_finalize(void);
 
 /* Asks the running ncl_train to stop after its current step and save a checkpoint.
  * Async-signal-safe: call it from a signal handler or another thread. */

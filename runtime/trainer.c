@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "replicas-impl.h"
 #include "train-impl.h"
 
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
@@ -137,10 +138,12 @@ static enum ncl_status make_out_dir(const char *out, const char *model, char *di
 
 struct run {
     const struct ncl_train_config *cfg;
-    struct ncl_ctx *ctx;
+    struct ncl_dist dist;
+    struct ncl_replicas reps;
+    struct ncl_ctx *ctx;        /* replica 0's: it evaluates and its parameters are saved */
     struct ncl_graph *g;
     struct ncl_dataset train, test;
-    struct ncl_device_data *train_dd, *test_dd;
+    struct ncl_device_data *test_dd;   /* on replica 0 of rank 0 */
     int32_t *order;
     struct ncl_train_run_id id;
     struct ncl_train_progress_state p;
@@ -153,10 +156,8 @@ static void run_free(struct run *r)
 {
     free(r->order);
     ncl_history_free(&r->hist);
-    ncl_device_data_free(r->train_dd);
     ncl_device_data_free(r->test_dd);
-    ncl_graph_free(r->g);
-    ncl_ctx_free(r->ctx);
+    ncl_replicas_free(&r->reps);
     ncl_dataset_free(&r->train);
     ncl_dataset_free(&r->test);
 }
@@ -217,9 +218,13 @@ static enum ncl_status check_params_finite(struct run *run)
     return NCL_OK;
 }
 
+/* Rank 0 saves, once every replica of every rank is checked to hold the same parameters. */
 static enum ncl_status save(struct run *run, const struct ncl_train_progress_state *p)
 {
-    enum ncl_status s = ncl_train_state_save(run->g, run->ckpt, &run->id, p, &run->hist);
+    NCL_TRY(ncl_replicas_check_identical(&run->reps));
+    enum ncl_status s = run->dist.rank == 0 ? ncl_train_state_save(run->g, run->ckpt, &run->id, p, &run->hist)
+                                            : NCL_OK;
+    s = ncl_dist_agree(&run->dist, s);
     if (s != NCL_OK)
         return ncl_fail_prefix(s, "saving the checkpoint");
     run->have_checkpoint = 1;
@@ -248,7 +253,6 @@ static enum ncl_status train_epoch(struct run *run, double *loss_out, double *ac
     const struct ncl_train_config *cfg = run->cfg;
     const struct ncl_model_recipe *r = &run->id.recipe;
     struct ncl_train_progress_state *p = &run->p;
-    struct ncl_graph *g = run->g;
     int64_t ntrain = run->train.count;
     int batches = (int)((ntrain + r->batch - 1) / r->batch);
     struct ncl_sgd_params sgd = {r->lr, r->momentum, r->weight_decay};
@@ -256,25 +260,26 @@ static enum ncl_status train_epoch(struct run *run, double *loss_out, double *ac
     enum ncl_status s;
 
     ncl_epoch_order(run->id.seed, p->epoch, run->order, ntrain);
-    if ((s = ncl_device_data_set_order(run->train_dd, run->order, ntrain)) ||
-        (s = ncl_graph_read_metrics(g, NULL, 1)))
+    if ((s = ncl_replicas_set_order(&run->reps, run->order, ntrain)) ||
+        (s = ncl_replicas_read_metrics(&run->reps, NULL, 1)))
         return s;
     double t0 = now_seconds(), last_report = t0;
     struct ncl_metrics m = {0};
     for (int b = p->batch_index; b < batches; b++) {
         int64_t first = (int64_t)b * r->batch;
         int n = ntrain - first < r->batch ? (int)(ntrain - first) : r->batch;
-        if ((s = ncl_graph_load_batch(g, run->train_dd, first, n)) ||
-            (s = ncl_graph_forward(g, n, NCL_MODE_TRAIN, p->step)) || (s = ncl_graph_loss(g, n)) ||
-            (s = ncl_graph_backward(g, n)) || (s = ncl_graph_sgd_step(g, &sgd)) ||
-            (s = ncl_ctx_throttle(run->ctx, 2)))
+        if ((s = ncl_replicas_step(&run->reps, first, n, p->step, &sgd)))
             return ncl_fail_prefix(s, "training step");
         p->step++;
         double now = now_seconds();
-        int last = b == batches - 1, stop = stop_requested;
-        if (!stop && !last && now - last_report <= interval)
+        /* whether to stop or report: rank 0's clock and any rank's stop request decide for all */
+        double flags[2] = {stop_requested, run->dist.rank == 0 && (b == batches - 1 || now - last_report > interval)};
+        if ((s = ncl_dist_sum_doubles(&run->dist, flags, 2)))
+            return s;
+        int stop = flags[0] > 0;
+        if (!stop && flags[1] == 0)
             continue;
-        if ((s = ncl_graph_read_metrics(g, &m, 0)))
+        if ((s = ncl_replicas_read_metrics(&run->reps, &m, 0)))
             return s;
         now = now_seconds();
         last_report = now;
@@ -284,16 +289,19 @@ static enum ncl_status train_epoch(struct run *run, double *loss_out, double *ac
             snprintf(what, sizeof what, "the loss became %s", isnan(loss) ? "NaN" : "infinite");
             return diverged(run, what);
         }
-        if (!stop && cfg->on_progress) {
+        if (!stop && cfg->on_progress && run->dist.rank == 0) {
             double done = (double)(p->partial_count + m.count), speed = m.count / (now - t0 > 1e-9 ? now - t0 : 1e-9);
             struct ncl_train_progress pr = {p->epoch + 1, r->epochs, (int64_t)done, ntrain, loss,
                                             (p->partial_correct + m.correct) / done, speed, (ntrain - done) / speed};
             cfg->on_progress(&pr, cfg->user);
         }
-        if (stop_requested)   /* also when the callback itself asked */
+        flags[0] = stop_requested;   /* also when the callback itself asked */
+        if ((s = ncl_dist_sum_doubles(&run->dist, flags, 1)))
+            return s;
+        if (flags[0] > 0)
             return stop_inside_epoch(run, b + 1, &m, now - t0);
     }
-    if ((s = ncl_ctx_finish(run->ctx)))
+    if ((s = ncl_replicas_finish(&run->reps)))
         return s;
     NCL_TRY(check_params_finite(run));
     *seconds_out = p->partial_seconds + now_seconds() - t0;
@@ -311,8 +319,11 @@ static enum ncl_status train_loop(struct run *run)
     while (p->epoch < r->epochs) {
         double loss = 0, train_acc = 0, seconds = 0;
         NCL_TRY(train_epoch(run, &loss, &train_acc, &seconds));
-        int64_t correct = 0;
-        enum ncl_status s = ncl_graph_evaluate(run->g, run->test_dd, ntest, r->batch, &correct, NULL);
+        int64_t correct = 0;   /* rank 0 evaluates; the others wait at the next collective */
+        enum ncl_status s =
+            run->test_dd ? ncl_graph_evaluate(run->g, run->test_dd, ntest, ncl_graph_input_shape(run->g).n, &correct,
+                                              NULL)
+                         : NCL_OK;
         if (s != NCL_OK)
             return ncl_fail_prefix(s, "evaluating");
         double test_acc = (double)correct / (double)ntest, speed = ntrain / seconds;
@@ -320,25 +331,25 @@ static enum ncl_status train_loop(struct run *run)
             return ncl_fail(NCL_ERR_NO_MEMORY, "out of memory for the metrics");
         struct ncl_train_progress_state next = {.epoch = p->epoch + 1, .step = p->step};
         NCL_TRY(save(run, &next));
-        if (ncl_history_write_files(run->dir, &run->hist, r->epochs))
+        if (run->dist.rank == 0 && ncl_history_write_files(run->dir, &run->hist, r->epochs))
             warn(cfg, "cannot write metrics.csv / curves.svg in %s", run->dir);
         *p = next;
-        if (cfg->on_epoch) {
+        if (cfg->on_epoch && run->dist.rank == 0) {
             struct ncl_train_epoch e = {p->epoch, r->epochs, loss, train_acc, test_acc, speed, seconds};
             cfg->on_epoch(&e, cfg->user);
         }
-        if (stop_requested && p->epoch < r->epochs)
+        double stop = stop_requested;
+        NCL_TRY(ncl_dist_sum_doubles(&run->dist, &stop, 1));
+        if (stop > 0 && p->epoch < r->epochs)
             return ncl_fail(NCL_STOPPED, "stopped after epoch %d: checkpoint saved to %s", p->epoch, run->ckpt);
     }
     return NCL_OK;
 }
 
-/* Reads the checkpoint of the run in resume_dir: its recipe, progress and history. */
+/* Reads the checkpoint of the run in resume_dir (run->ckpt): its recipe, progress and history. */
 static enum ncl_status open_resume(struct run *run)
 {
     const struct ncl_train_config *cfg = run->cfg;
-    snprintf(run->dir, sizeof run->dir, "%s", cfg->resume_dir);
-    snprintf(run->ckpt, sizeof run->ckpt, "%s/checkpoint.safetensors", run->dir);
     struct ncl_st_file meta = {0};
     enum ncl_status s = ncl_st_read(run->ckpt, &meta);
     if (s != NCL_OK)
@@ -358,7 +369,6 @@ static enum ncl_status open_resume(struct run *run)
         return ncl_fail(NCL_ERR_ARG, "%s already finished %d of %d epochs; pass --epochs N to train further",
                         run->dir, run->p.epoch, run->id.recipe.epochs);
     }
-    run->have_checkpoint = 1;
     return NCL_OK;
 }
 
@@ -389,28 +399,129 @@ static enum ncl_status load_data(struct run *run)
     return NCL_OK;
 }
 
-/* The device, the model with its parameters (initialised, or the checkpoint's) and the data on
- * the device. */
+/* An MPI rank with no device named: the device of its local rank among the machine's GPUs (or
+ * all its devices when it has none), round-robin when ranks outnumber them. */
+static enum ncl_status pick_for_local_rank(const struct ncl_dist *d, struct ncl_device_pick *pick)
+{
+    struct ncl_device_info *list = NULL;
+    int n = 0, gpus = 0;
+    NCL_TRY(ncl_device_list(&list, &n));
+    for (int i = 0; i < n; i++)
+        gpus += strcmp(list[i].type, "GPU") == 0;
+    int want = d->local_rank % (gpus ? gpus : n > 0 ? n : 1), k = 0;
+    memset(pick, 0, sizeof *pick);
+    for (int i = 0; i < n; i++) {
+        if (gpus && strcmp(list[i].type, "GPU") != 0)
+            continue;
+        if (k++ == want) {
+            snprintf(pick->platform, sizeof pick->platform, "%d", list[i].platform_index);
+            snprintf(pick->device, sizeof pick->device, "%d", list[i].device_index);
+            break;
+        }
+    }
+    free(list);
+    return n ? NCL_OK : ncl_fail(NCL_ERR_NO_DEVICE, "no OpenCL device");
+}
+
+/* The replicas (one device, or cfg->devices) with the model, its parameters (initialised, or
+ * the checkpoint's on rank 0, then the same on every replica) and the data on the devices. */
 static enum ncl_status open_model(struct run *run)
 {
+    const struct ncl_train_config *cfg = run->cfg;
     const struct ncl_model_recipe *r = &run->id.recipe;
-    NCL_TRY(ncl_ctx_create(&run->cfg->device, &run->ctx));
-    enum ncl_status s = ncl_model_build(run->ctx, run->id.model, (struct ncl_shape){r->batch, 1, r->input_size,
-                                                                                     r->input_size}, &run->g);
-    if (s != NCL_OK && run->cfg->resume_dir)   /* the model and its size came from the checkpoint */
+    struct ncl_device_pick *picks = NULL, one;
+    int count = 0;
+    enum ncl_status s = NCL_OK;
+    if (cfg->devices) {
+        s = ncl_device_list_parse(cfg->devices, &picks, &count);
+    } else if (run->dist.size > 1 && !cfg->device.device && !getenv("NINCL_DEVICE")) {
+        s = pick_for_local_rank(&run->dist, &one);
+        count = 1;
+    }
+    if (s == NCL_OK)
+        s = ncl_replicas_create(cfg->devices ? picks : count ? &one : NULL, count, &cfg->device, &run->dist,
+                                run->id.model, (struct ncl_shape){r->batch, 1, r->input_size, r->input_size},
+                                cfg->split, &run->train, run->id.seed, &run->reps);
+    free(picks);
+    if (s != NCL_OK && cfg->resume_dir)   /* the model and its size came from the checkpoint */
         return ncl_fail_prefix(s, "%s: model '%s' at %dx%d, batch %d (from its metadata)", run->ckpt, run->id.model,
                                r->input_size, r->input_size, r->batch);
     NCL_TRY(s);
-    ncl_graph_set_seed(run->g, run->id.seed);
-    NCL_TRY(run->cfg->resume_dir ? ncl_checkpoint_load(run->g, run->ckpt, NULL)
-                                 : ncl_graph_init_params(run->g, run->id.seed));
-    NCL_TRY(ncl_device_data_create(run->ctx, &run->train, &run->train_dd));
-    NCL_TRY(ncl_device_data_create(run->ctx, &run->test, &run->test_dd));
+    run->ctx = run->reps.r[0].ctx;
+    run->g = run->reps.r[0].g;
+    int root = run->dist.rank == 0;
+    NCL_TRY(cfg->resume_dir && root ? ncl_checkpoint_load(run->g, run->ckpt, NULL)
+                                    : ncl_graph_init_params(run->g, run->id.seed));
+    if (root)
+        NCL_TRY(ncl_device_data_create(run->ctx, &run->test, &run->test_dd));
     run->order = malloc((size_t)run->train.count * sizeof *run->order);
     if (!run->order)
         return ncl_fail(NCL_ERR_NO_MEMORY, "out of memory for the order of %lld examples",
                         (long long)run->train.count);
     return NCL_OK;
+}
+
+/* A new run's recipe from the config, checked. */
+static enum ncl_status new_run(struct run *run)
+{
+    const struct ncl_train_config *cfg = run->cfg;
+    snprintf(run->id.model, sizeof run->id.model, "%s", cfg->model ? cfg->model : "");
+    struct ncl_model_recipe known;
+    NCL_TRY(ncl_model_default_recipe(run->id.model, &known));
+    run->id.recipe = cfg->recipe;
+    run->id.seed = cfg->seed;
+    run->id.train_limit = cfg->train_limit > 0 ? cfg->train_limit : 0;
+    run->id.test_limit = cfg->test_limit > 0 ? cfg->test_limit : 0;
+    NCL_TRY(check_recipe(&run->id.recipe));
+    if (cfg->out_dir && run->dist.rank == 0)
+        NCL_TRY(check_out_dir(cfg->out_dir));
+    return NCL_OK;
+}
+
+/* Every rank takes rank 0's run (its recipe, or on resume the checkpoint rank 0 read) and must
+ * have been given the same one: ranks started with other flags would train another model. */
+static enum ncl_status same_run_everywhere(struct run *run)
+{
+    if (run->dist.size == 1)
+        return NCL_OK;
+    struct {
+        struct ncl_train_run_id id;
+        struct ncl_train_progress_state p;
+        int resume_epochs, resumed;
+    } mine = {run->id, run->p, run->cfg->resume_epochs, run->cfg->resume_dir != NULL}, root = mine;
+    NCL_TRY(ncl_dist_broadcast(&run->dist, &root, sizeof root));
+    enum ncl_status s = NCL_OK;
+    const struct ncl_model_recipe *a = &mine.id.recipe, *b = &root.id.recipe;
+    if (mine.resumed != root.resumed || mine.resume_epochs != root.resume_epochs)
+        s = ncl_fail(NCL_ERR_ARG, "rank %d was started with other --resume / --epochs than rank 0", run->dist.rank);
+    else if (!mine.resumed &&
+             (strcmp(mine.id.model, root.id.model) || a->epochs != b->epochs || a->batch != b->batch ||
+              a->input_size != b->input_size || a->lr != b->lr || a->momentum != b->momentum ||
+              a->weight_decay != b->weight_decay || mine.id.seed != root.id.seed ||
+              mine.id.train_limit != root.id.train_limit || mine.id.test_limit != root.id.test_limit))
+        s = ncl_fail(NCL_ERR_ARG,
+                     "rank %d was started with another recipe than rank 0 (model %s, batch %d, lr %g, %d epochs, seed "
+                     "%llu; rank 0: %s, %d, %g, %d, %llu): start every rank with the same flags",
+                     run->dist.rank, mine.id.model, a->batch, a->lr, a->epochs, (unsigned long long)mine.id.seed,
+                     root.id.model, b->batch, b->lr, b->epochs, (unsigned long long)root.id.seed);
+    run->id = root.id;
+    run->p = root.p;
+    return ncl_dist_agree(&run->dist, s);
+}
+
+/* Every rank's data must be rank 0's (same images in the same order). */
+static enum ncl_status same_data_everywhere(struct run *run)
+{
+    if (run->dist.size == 1)
+        return NCL_OK;
+    char root[sizeof run->id.data_id];
+    memcpy(root, run->id.data_id, sizeof root);
+    NCL_TRY(ncl_dist_broadcast(&run->dist, root, sizeof root));
+    enum ncl_status s = strcmp(root, run->id.data_id) == 0
+                            ? NCL_OK
+                            : ncl_fail(NCL_ERR_ARG, "rank %d's data (%s) is not rank 0's (%s): give every rank the same --data",
+                                       run->dist.rank, run->id.data_id, root);
+    return ncl_dist_agree(&run->dist, s);
 }
 
 static void fill_result(const struct run *run, struct ncl_train_result *res)
@@ -438,28 +549,29 @@ static void fill_result(const struct run *run, struct ncl_train_result *res)
 }
 
 /* Everything before the first step: the recipe (the config's, or the checkpoint's on resume),
- * the data, the device and model, and the output folder (*created: made by this run). */
+ * the data, the devices and model, and the output folder (*created: made by this run). In an
+ * MPI run every rank takes each of these steps together and stops together if one fails. */
 static enum ncl_status prepare(struct run *run, int *created)
 {
     const struct ncl_train_config *cfg = run->cfg;
+    NCL_TRY(ncl_dist_open(&run->dist, cfg->mpi));
+    int root = run->dist.rank == 0;
     if (cfg->resume_dir) {
-        NCL_TRY(open_resume(run));
-    } else {
-        snprintf(run->id.model, sizeof run->id.model, "%s", cfg->model ? cfg->model : "");
-        struct ncl_model_recipe known;
-        NCL_TRY(ncl_model_default_recipe(run->id.model, &known));
-        run->id.recipe = cfg->recipe;
-        run->id.seed = cfg->seed;
-        run->id.train_limit = cfg->train_limit > 0 ? cfg->train_limit : 0;
-        run->id.test_limit = cfg->test_limit > 0 ? cfg->test_limit : 0;
-        NCL_TRY(check_recipe(&run->id.recipe));
-        if (cfg->out_dir)
-            NCL_TRY(check_out_dir(cfg->out_dir));
+        snprintf(run->dir, sizeof run->dir, "%s", cfg->resume_dir);
+        snprintf(run->ckpt, sizeof run->ckpt, "%s/checkpoint.safetensors", run->dir);
+        run->have_checkpoint = 1;
     }
-    NCL_TRY(load_data(run));
-    NCL_TRY(open_model(run));
+    NCL_TRY(ncl_dist_agree(&run->dist, cfg->resume_dir ? (root ? open_resume(run) : NCL_OK) : new_run(run)));
+    NCL_TRY(same_run_everywhere(run));
+    NCL_TRY(ncl_dist_agree(&run->dist, load_data(run)));
+    NCL_TRY(same_data_everywhere(run));
+    NCL_TRY(ncl_dist_agree(&run->dist, open_model(run)));
+    NCL_TRY(ncl_replicas_sync_params(&run->reps));
     if (!cfg->resume_dir) {
-        NCL_TRY(make_out_dir(cfg->out_dir, run->id.model, run->dir, sizeof run->dir, created));
+        enum ncl_status s = root ? make_out_dir(cfg->out_dir, run->id.model, run->dir, sizeof run->dir, created)
+                                 : NCL_OK;
+        NCL_TRY(ncl_dist_agree(&run->dist, s));
+        NCL_TRY(ncl_dist_broadcast(&run->dist, run->dir, sizeof run->dir));
         snprintf(run->ckpt, sizeof run->ckpt, "%s/checkpoint.safetensors", run->dir);
     }
     return NCL_OK;
@@ -474,7 +586,7 @@ enum ncl_status ncl_train(const struct ncl_train_config *cfg, struct ncl_train_r
     stop_requested = 0;
     enum ncl_status s = prepare(&run, &created);
     if (s == NCL_OK) {
-        if (cfg->on_start) {
+        if (cfg->on_start && run.dist.rank == 0) {
             struct ncl_train_start info = {run.id.model,     ncl_ctx_device(run.ctx)->name,
                                            run.dir,          run.id.recipe,
                                            run.id.seed,      run.train.count,
@@ -490,6 +602,12 @@ enum ncl_status ncl_train(const struct ncl_train_config *cfg, struct ncl_train_r
             sigaction(SIGTERM, &sa, &old_term);
         }
         s = train_loop(&run);
+        if (s != NCL_OK && s != NCL_STOPPED && s != NCL_ERR_NUMERIC && run.dist.size > 1) {
+            /* the other ranks wait for this one in a collective: end the job (the checkpoint
+             * on disk is the last complete one) */
+            fprintf(stderr, "nincl: rank %d: %s; ending the job\n", run.dist.rank, ncl_last_error());
+            ncl_dist_abort(&run.dist, 1);
+        }
         if (cfg->handle_signals) {
             sigaction(SIGINT, &old_int, NULL);
             sigaction(SIGTERM, &old_term, NULL);

@@ -1,0 +1,61 @@
+/* Private: the model replicas of a data parallel run (runtime/replicas.c). Each replica is a
+ * context and a graph on one device; every step the global batch is split between the
+ * replicas of all processes, each runs its slice forward and backward, the gradients are
+ * summed (in this process, then across processes), and every replica applies the same SGD step,
+ * so their parameters stay identical. One replica in one process is the plain loop. */
+#ifndef NCL_REPLICAS_IMPL_H
+#define NCL_REPLICAS_IMPL_H
+
+#include "dist-impl.h"
+
+struct ncl_replica {
+    struct ncl_ctx *ctx;
+    struct ncl_graph *g;
+    struct ncl_device_data *train_dd;
+    int offset, count;          /* this step's slice of the global batch */
+};
+
+struct ncl_replicas {
+    struct ncl_replica *r;
+    int count;                  /* in this process */
+    int first, total;           /* index of this process's first replica among all processes', and their number */
+    double *shares;             /* [total]: each replica's share of the global batch, summing to 1 */
+    float *sum, *part;          /* gradient reduction buffers, param_floats each */
+    size_t floats;
+    const struct ncl_dist *dist;
+    double compute_s, reduce_s; /* time spent in steps waiting for the devices, and reducing */
+};
+
+/* One device per entry of `list`: "P:D" (indices as `nincl devices` shows them), a name or type
+ * substring as ncl_ctx_params.device takes, or "all" (every device); entries may repeat.
+ * *out is malloc'ed (free it); an empty string in a pick means "not given". */
+struct ncl_device_pick {
+    char platform[16], device[128];
+};
+enum ncl_status ncl_device_list_parse(const char *list, struct ncl_device_pick **out, int *count);
+
+/* Contexts, graphs of `model` (max batch: the largest slice a replica can get) and the training
+ * data on each picked device (NULL: the one device `base` selects); kernel, GEMM and convolution
+ * choices come from base. Shares from `split`: "even" (NULL), or "auto" (in proportion to each
+ * replica's measured speed; a replica too slow to help gets none). Replicas on the same device
+ * must fit its memory together. */
+enum ncl_status ncl_replicas_create(const struct ncl_device_pick *picks, int count,
+                                    const struct ncl_ctx_params *base, const struct ncl_dist *dist,
+                                    const char *model, struct ncl_shape input, const char *split,
+                                    const struct ncl_dataset *train, uint64_t seed, struct ncl_replicas *out);
+void ncl_replicas_free(struct ncl_replicas *set);
+
+/* Replica 0's parameters (and momentum) to every replica of every process (rank 0's). */
+enum ncl_status ncl_replicas_sync_params(struct ncl_replicas *set);
+/* One training step on examples order[first .. first + n): NCL_OK once every replica has
+ * enqueued its SGD step. */
+enum ncl_status ncl_replicas_step(struct ncl_replicas *set, int64_t first, int n, uint64_t step,
+                                  const struct ncl_sgd_params *sgd);
+/* The metrics of all replicas of all processes, summed. */
+enum ncl_status ncl_replicas_read_metrics(struct ncl_replicas *set, struct ncl_metrics *m, int reset);
+enum ncl_status ncl_replicas_set_order(struct ncl_replicas *set, const int32_t *order, int64_t count);
+/* NCL_ERR_NUMERIC naming the replica and tensor whose parameters differ from replica 0's. */
+enum ncl_status ncl_replicas_check_identical(struct ncl_replicas *set);
+enum ncl_status ncl_replicas_finish(struct ncl_replicas *set);
+
+#endif
