@@ -13,6 +13,10 @@ install(FILES README.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(FILES examples/train-nin-small.c examples/CMakeLists.txt DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples)
 
 # nincl.pc finds its prefix from where it lies, so an install tree can be moved.
+set(NCL_PC_MPI "")
+if(MPI_C_FOUND)
+  set(NCL_PC_MPI " -lmpi")
+endif()
 file(RELATIVE_PATH NCL_PC_TO_PREFIX "/prefix/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/prefix")
 configure_file(cmake/nincl.pc.in ${CMAKE_BINARY_DIR}/nincl.pc @ONLY)
 install(FILES ${CMAKE_BINARY_DIR}/nincl.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -493,16 +493,16 @@ static enum ncl_status same_run_everywhere(struct run *run)
     enum ncl_status s = NCL_OK;
     const struct ncl_model_recipe *a = &mine.id.recipe, *b = &root.id.recipe;
     if (mine.resumed != root.resumed || mine.resume_epochs != root.resume_epochs)
-        s = ncl_fail(NCL_ERR_ARG, "rank %d was started with other --resume / --epochs than rank 0", run->dist.rank);
+        s = ncl_fail(NCL_ERR_ARG, "was started with other --resume / --epochs than rank 0");
     else if (!mine.resumed &&
              (strcmp(mine.id.model, root.id.model) || a->epochs != b->epochs || a->batch != b->batch ||
               a->input_size != b->input_size || a->lr != b->lr || a->momentum != b->momentum ||
               a->weight_decay != b->weight_decay || mine.id.seed != root.id.seed ||
               mine.id.train_limit != root.id.train_limit || mine.id.test_limit != root.id.test_limit))
         s = ncl_fail(NCL_ERR_ARG,
-                     "rank %d was started with another recipe than rank 0 (model %s, batch %d, lr %g, %d epochs, seed "
+                     "was started with another recipe than rank 0 (model %s, batch %d, lr %g, %d epochs, seed "
                      "%llu; rank 0: %s, %d, %g, %d, %llu): start every rank with the same flags",
-                     run->dist.rank, mine.id.model, a->batch, a->lr, a->epochs, (unsigned long long)mine.id.seed,
+                     mine.id.model, a->batch, a->lr, a->epochs, (unsigned long long)mine.id.seed,
                      root.id.model, b->batch, b->lr, b->epochs, (unsigned long long)root.id.seed);
     run->id = root.id;
     run->p = root.p;
@@ -519,8 +519,8 @@ static enum ncl_status same_data_everywhere(struct run *run)
     NCL_TRY(ncl_dist_broadcast(&run->dist, root, sizeof root));
     enum ncl_status s = strcmp(root, run->id.data_id) == 0
                             ? NCL_OK
-                            : ncl_fail(NCL_ERR_ARG, "rank %d's data (%s) is not rank 0's (%s): give every rank the same --data",
-                                       run->dist.rank, run->id.data_id, root);
+                            : ncl_fail(NCL_ERR_ARG, "its data (%s) is not rank 0's (%s): give every rank the same --data",
+                                       run->id.data_id, root);
     return ncl_dist_agree(&run->dist, s);
 }
 

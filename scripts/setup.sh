@@ -5,11 +5,12 @@ set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build}
 shift || true
-# g++ compiles the public header as C++ (tests/header-alone.sh). clang-15 builds the fuzzers
+# g++ compiles the public header as C++ (tests/header-alone.sh); Open MPI builds in training
+# across processes (tests/mpi-train.sh runs it under mpirun). clang-15 builds the fuzzers
 # (tests/fuzz/run.sh; libFuzzer is in its libclang-common-15-dev); PoCL
 # depends on it anyway, so it costs nothing extra.
 packages="cmake gcc g++ pkg-config ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd zlib1g-dev \
-libcjson-dev librandom123-dev dataset-fashion-mnist clang-15 ${NINCL_EXTRA_PACKAGES:-}"
+libcjson-dev librandom123-dev dataset-fashion-mnist clang-15 libopenmpi-dev openmpi-bin ${NINCL_EXTRA_PACKAGES:-}"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
