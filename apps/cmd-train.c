@@ -233,6 +233,12 @@ int cmd_train(int argc, char **argv)
         printf("loss %.3f, train acc %.3f, test acc %.3f\n", res.train_loss, res.train_acc, res.test_acc);
         printf("%.1f examples/sec on %s\n", res.examples_per_sec, pr.device);
     }
+    if (res.replicas > 1) {
+        double compute_ms = res.compute_seconds_per_step * 1e3, reduce_ms = res.reduce_seconds_per_step * 1e3;
+        printf("data parallel: %d replicas; per step %.1f ms forward and backward, %.1f ms summing gradients "
+               "(%.1f%%, not overlapped)\n",
+               res.replicas, compute_ms, reduce_ms, 100 * reduce_ms / (compute_ms + reduce_ms > 0 ? compute_ms + reduce_ms : 1));
+    }
     printf("checkpoint: %s\nmetrics: %s/metrics.csv, %s/curves.svg\n", res.checkpoint, res.out_dir, res.out_dir);
     return EXIT_OK;
 }

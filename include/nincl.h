@@ -471,6 +471,10 @@ struct ncl_train_result {
     uint64_t steps;               /* optimizer steps so far */
     double train_loss, train_acc, test_acc;   /* of the last finished epoch; NaN if none */
     double examples_per_sec;      /* over every finished epoch */
+    /* Data parallel runs: replicas in all processes, and the seconds per step spent waiting for
+     * the devices' forward and backward and then summing the gradients (this run's steps). */
+    int replicas;
+    double compute_seconds_per_step, reduce_seconds_per_step;
 };
 
 /* Trains (or continues) a run: loads the data, opens the device, builds the model, then for

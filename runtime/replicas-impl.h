@@ -24,6 +24,7 @@ struct ncl_replicas {
     size_t floats;
     const struct ncl_dist *dist;
     double compute_s, reduce_s; /* time spent in steps waiting for the devices, and reducing */
+    long steps;                 /* steps those times cover */
 };
 
 /* One device per entry of `list`: "P:D" (indices as `nincl devices` shows them), a name or type

@@ -351,6 +351,7 @@ enum ncl_status ncl_replicas_step(struct ncl_replicas *set, int64_t first, int n
         NCL_TRY(reduce_gradients(set));
         set->compute_s += t1 - t0;
         set->reduce_s += now_seconds() - t1;
+        set->steps++;
     }
     for (int i = 0; i < set->count; i++) {
         NCL_TRY(ncl_graph_sgd_step(set->r[i].g, sgd));

@@ -535,6 +535,11 @@ static void fill_result(const struct run *run, struct ncl_train_result *res)
     res->epochs_done = h->count;
     res->steps = run->p.step;
     res->train_loss = res->train_acc = res->test_acc = NAN;
+    res->replicas = run->reps.total;
+    if (run->reps.steps) {
+        res->compute_seconds_per_step = run->reps.compute_s / run->reps.steps;
+        res->reduce_seconds_per_step = run->reps.reduce_s / run->reps.steps;
+    }
     double examples = 0, seconds = 0;
     for (int i = 0; i < h->count; i++) {
         examples += h->speed[i] * h->seconds[i];
