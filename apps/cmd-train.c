@@ -576,7 +576,8 @@ int cmd_train(int argc, char **argv)
     const char *data = DEFAULT_DATA_DIR, *out = NULL, *resume = NULL, *progress = "auto";
     struct flag flags[] = {
         {"model", FLAG_STRING, &r.model,
-         "model: nin (d2l, 224x224) or nin-small (28x28; its defaults: 5 epochs, batch 64, lr 0.02, momentum 0.9)", 0,
+         "model: nin (d2l, 224x224), nin-small (28x28; 5 epochs, batch 64, lr 0.02, momentum 0.9) or lenet, lenet-bn, "
+         "alexnet, vgg11, googlenet, resnet18, densenet (the book's recipe each: docs/models.md)", 0,
          0, 0, 0},
         {"epochs", FLAG_INT, &r.epochs, "training epochs", 1, MAX_EPOCHS, 0, 0},
         {"batch", FLAG_INT, &r.batch, "batch size (the last partial batch is kept)", 1, 65536, 0, 0},
@@ -608,20 +609,21 @@ int cmd_train(int argc, char **argv)
         return EXIT_USAGE;
     }
     int show_tty = !strcmp(progress, "on") || (!strcmp(progress, "auto") && isatty(STDERR_FILENO));
-    if (!strcmp(r.model, "nin-small")) {
-        /* nin-small's own recipe (docs/models.md) where the flags leave it open */
+    struct ncl_model_recipe mr;
+    if (strcmp(r.model, "nin") && ncl_model_recipe(r.model, &mr) == NCL_OK) {
+        /* the model's own recipe (docs/models.md) where the flags leave it open */
         struct flag *f = flags;
         for (int i = 0; i < nflags; i++, f++) {
             if (f->set)
                 continue;
             if (!strcmp(f->name, "epochs"))
-                r.epochs = 5;
+                r.epochs = mr.epochs;
             else if (!strcmp(f->name, "batch"))
-                r.batch = 64;
+                r.batch = mr.batch;
             else if (!strcmp(f->name, "lr"))
-                r.lr = 0.02f;
+                r.lr = mr.lr;
             else if (!strcmp(f->name, "momentum"))
-                r.momentum = 0.9f;
+                r.momentum = mr.momentum;
         }
     }
 
