@@ -165,7 +165,7 @@ static inline struct ncl_param *layer_state(const struct ncl_layer *l, int i)
 {
     return &l->g->states[l->state_index[i]];
 }
-/* Copies count floats (1-d launch). */
+/* Copies count floats between device buffers (clEnqueueCopyBuffer; offsets in floats). */
 enum ncl_status ncl_copy(struct ncl_graph *g, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off, size_t count);
 
 enum { NCL_ACT_RELU, NCL_ACT_SIGMOID };
