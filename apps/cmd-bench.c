@@ -35,7 +35,7 @@ int cmd_bench(int argc, char **argv)
     const char *model = "nin";
     int batch = 128, resize = 0, steps = 3, warmup = 1, json = 0, cold = 0;
     struct flag flags[] = {
-        {"model", FLAG_STRING, &model, "model: nin or nin-small", 0, 0, 0, 0},
+        {"model", FLAG_STRING, &model, "model: nin, nin-small, lenet, lenet-bn, alexnet, vgg11, googlenet, resnet18 or densenet", 0, 0, 0, 0},
         {"batch", FLAG_INT, &batch, "batch size", 1, 65536, 0, 0},
         {"resize", FLAG_INT, &resize, "input size (0: 224 for nin, 28 for nin-small)", 0, 4096, 0, 0},
         {"steps", FLAG_INT, &steps, "timed steps (training and inference each)", 1, 100000, 0, 0},

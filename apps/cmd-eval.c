@@ -46,7 +46,7 @@ int cmd_eval(int argc, char **argv)
         {"logits", FLAG_STRING, &logits_path, "write the logits of every test image to this .npy file", 0, 0, 0, 0},
         {"test-limit", FLAG_INT, &limit, "use only the first N test images (0: all)", 0, 1e9, 0, 0},
         {"batch", FLAG_INT, &batch, "batch size", 1, 65536, 0, 0},
-        {"model", FLAG_STRING, &model_flag, "model, if the checkpoint does not say (nin, nin-small)", 0, 0, 0, 0},
+        {"model", FLAG_STRING, &model_flag, "model, if the checkpoint does not say (nin, nin-small, lenet, ...: see train)", 0, 0, 0, 0},
         {"resize", FLAG_INT, &resize, "input size, if the checkpoint does not say", 0, 4096, 0, 0},
         DEVICE_FLAGS(df),
     };

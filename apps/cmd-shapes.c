@@ -12,10 +12,12 @@ int cmd_shapes(int argc, char **argv)
 {
     struct device_flags df = {0};
     const char *model = "nin", *input = "1x224x224";
+    char input_default[32];
     int batch = 1;
     struct flag flags[] = {
-        {"model", FLAG_STRING, &model, "model: nin or nin-small", 0, 0, 0, 0},
-        {"input", FLAG_STRING, &input, "input size per image as CxHxW", 0, 0, 0, 0},
+        {"model", FLAG_STRING, &model,
+         "model: nin, nin-small, lenet, lenet-bn, alexnet, vgg11, googlenet, resnet18 or densenet", 0, 0, 0, 0},
+        {"input", FLAG_STRING, &input, "input size per image as CxHxW (not given: the model's own size)", 0, 0, 0, 0},
         {"batch", FLAG_INT, &batch, "batch size", 1, 65536, 0, 0},
         DEVICE_FLAGS(df),
     };
@@ -24,6 +26,11 @@ int cmd_shapes(int argc, char **argv)
                          flags, sizeof flags / sizeof flags[0], argc, argv);
     if (rc >= 0)
         return rc;
+    if (!flags[1].set) {   /* the model's own size */
+        snprintf(input_default, sizeof input_default, "1x%dx%d", ncl_model_input_size(model),
+                 ncl_model_input_size(model));
+        input = input_default;
+    }
     int c, h, w;
     char tail;
     if (sscanf(input, "%dx%dx%d%c", &c, &h, &w, &tail) != 3 || c < 1 || h < 1 || w < 1 || c > 4096 || h > 65536 ||
@@ -65,12 +72,16 @@ int cmd_shapes(int argc, char **argv)
             }
             char label[64], dims[96];
             snprintf(label, sizeof label, "%s output shape:", info.group_name);
-            if (info.out.h == 1 && info.out.w == 1 && !strcmp(info.kind, "Flatten"))
+            if (info.out.h == 1 && info.out.w == 1 && info.flat)
                 snprintf(dims, sizeof dims, "torch.Size([%d, %d])", batch, info.out.c);
             else
                 snprintf(dims, sizeof dims, "torch.Size([%d, %d, %d, %d])", batch, info.out.c, info.out.h,
                          info.out.w);
             printf("%-33s%s\n", label, dims);
+            if (info.fused_group >= 0) {   /* a fused ReLU that is a module of its own */
+                snprintf(label, sizeof label, "%s output shape:", info.fused_group_name);
+                printf("%-33s%s\n", label, dims);
+            }
         }
         rc = EXIT_OK;
     }

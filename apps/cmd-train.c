@@ -120,14 +120,15 @@ int cmd_train(int argc, char **argv)
     int train_limit = 0, test_limit = 0;
     struct flag flags[] = {
         {"model", FLAG_STRING, &model,
-         "model: nin (d2l, 224x224) or nin-small (28x28; its defaults: 5 epochs, batch 64, lr 0.02, momentum 0.9)", 0,
+         "model: nin (d2l, 224x224), nin-small (28x28; 5 epochs, batch 64, lr 0.02, momentum 0.9) or lenet, lenet-bn, "
+         "alexnet, vgg11, googlenet, resnet18, densenet (the book's recipe each: docs/models.md)", 0,
          0, 0, 0},
         {"epochs", FLAG_INT, &r.epochs, "training epochs", 1, MAX_EPOCHS, 0, 0},
         {"batch", FLAG_INT, &r.batch, "batch size (the last partial batch is kept)", 1, 65536, 0, 0},
         {"lr", FLAG_FLOAT, &r.lr, "SGD learning rate", 0, 1e6, 1, 0},
         {"momentum", FLAG_FLOAT, &r.momentum, "SGD momentum (d2l: 0)", 0, 1, 0, 0},
         {"weight-decay", FLAG_FLOAT, &r.weight_decay, "SGD weight decay (d2l: 0)", 0, 1, 0, 0},
-        {"resize", FLAG_INT, &r.input_size, "resize images to this size on the device (0: 224 for nin, 28 for nin-small)",
+        {"resize", FLAG_INT, &r.input_size, "resize images to this size on the device (0: the model's recipe size)",
          0, 4096, 0, 0},
         {"seed", FLAG_U64, &seed, "seed of initialisation, shuffling and dropout", 0, 0, 0, 0},
         {"data", FLAG_STRING, &data, "folder with the Fashion-MNIST IDX files (.gz or raw)", 0, 0, 0, 0},

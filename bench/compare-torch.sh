@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Compare `nincl bench` with the same NiN in PyTorch, side by side.
+# Compare `nincl bench` with the same model in PyTorch, side by side.
 #
-#   bench/compare-torch.sh [--nincl PATH] [--batch B] [--resize R] [--steps N]
+#   bench/compare-torch.sh [--model M] [--nincl PATH] [--batch B] [--resize R] [--steps N]
 #                          [--warmup W] [--device cpu|cuda] [--threads T]
 #                          [--log FILE] [-- extra nincl flags]
 #
-# Runs   $NINCL bench --model nin --batch B --resize R --steps N --json [extra]
-# and    bench/torch-bench.py --model nin --batch B --resize R --steps N
+# Runs   $NINCL bench --model M --batch B --resize R --steps N --json [extra]
+# and    bench/torch-bench.py --model M --batch B --resize R --steps N
 #            --warmup W --device D   (twice: on cuda --tf32 off, then on; on cpu
 #            --memory-format contiguous (PyTorch's default), then channels_last)
 # then prints a table: figure | nincl | pytorch (each variant) | nincl/pytorch.
@@ -15,7 +15,8 @@
 # of the process peak RSS, not device memory; on cuda it is
 # torch.cuda.max_memory_allocated() over the timed training steps.
 #
-# Defaults: --nincl $NINCL or build/nincl, --batch 128, --resize 224,
+# Defaults: --model nin (any zoo model: the book's PyTorch module from scripts/d2l_zoo.py),
+# --nincl $NINCL or build/nincl, --batch 128, --resize 224 (the model's size for the zoo),
 # --steps 5, --warmup 1 (PyTorch only), --device cpu, --threads all cores.
 #
 # Environment:
@@ -40,13 +41,14 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 nincl=${NINCL:-build/nincl}
-batch=128 resize=224 steps=5 warmup=1 device=cpu threads='' log=''
+model=nin batch=128 resize='' steps=5 warmup=1 device=cpu threads='' log=''
 extra=()
 
 usage() { sed -n '2,/^set -u/p' "$0" | sed -e '/^set -u/d' -e 's/^# \{0,1\}//'; exit "${1:-2}"; }
 need() { [ $# -ge 2 ] || { echo "compare-torch: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
   case $1 in
+    --model)   need "$@"; model=$2; shift 2 ;;
     --nincl)   need "$@"; nincl=$2; shift 2 ;;
     --batch)   need "$@"; batch=$2; shift 2 ;;
     --resize)  need "$@"; resize=$2; shift 2 ;;
@@ -61,6 +63,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 case $device in cpu|cuda) ;; *) echo "compare-torch: --device cpu|cuda" >&2; exit 2 ;; esac
+if [ -z "$resize" ]; then
+  case $model in lenet|lenet-bn|nin-small) resize=28 ;; googlenet|resnet18|densenet) resize=96 ;; *) resize=224 ;; esac
+fi
 
 if [ -z "${PYTHON:-}" ]; then
   probe='import torch'
@@ -113,7 +118,7 @@ if [ -n "${NINCL_BENCH_JSON_FILE:-}" ]; then
   echo "compare-torch: nincl figures from $NINCL_BENCH_JSON_FILE" >&2
   json_lines "$NINCL_BENCH_JSON_FILE" nincl > "$tmp/nincl.json" || status=1
 else
-  cmd=("$nincl" bench --model nin --batch "$batch" --resize "$resize" --steps "$steps" --json
+  cmd=("$nincl" bench --model "$model" --batch "$batch" --resize "$resize" --steps "$steps" --json
        ${extra[@]+"${extra[@]}"})
   echo "compare-torch: ${cmd[*]}" >&2
   if "${cmd[@]}" > "$tmp/nincl.out"; then
@@ -136,7 +141,7 @@ else
   # and channels_last (NHWC, oneDNN's fastest on CPUs)
   if [ "$device" = cuda ]; then variants=(off on); else variants=(contiguous channels_last); fi
   for v in "${variants[@]}"; do
-    cmd=("$PYTHON" "$here/torch-bench.py" --model nin --batch "$batch" --resize "$resize"
+    cmd=("$PYTHON" "$here/torch-bench.py" --model "$model" --batch "$batch" --resize "$resize"
          --steps "$steps" --warmup "$warmup" --device "$device")
     [ -n "$threads" ] && cmd+=(--threads "$threads")
     if [ "$device" = cuda ]; then cmd+=(--tf32 "$v"); else cmd+=(--memory-format "$v"); fi
@@ -213,7 +218,8 @@ for label, nk, tk, scale, fmt, better in rows:
 
 b = n.get("batch", ts[0].get("batch") if ts else "?")
 r = n.get("resize", ts[0].get("resize") if ts else "?")
-print("NiN, batch %s, input %sx%s" % (b, r, r))
+m = n.get("model", ts[0].get("model") if ts else "nin")
+print("%s, batch %s, input %sx%s" % ("NiN" if m == "nin" else m, b, r, r))
 print("nincl:   %s" % (n.get("device") or "n/a"))
 for t in ts:
     print("%-8s %s (torch %s%s)" % (variant(t).split()[0] + ":", t.get("device"),

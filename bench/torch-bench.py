@@ -81,7 +81,8 @@ def main():
     ap.add_argument("--lr", type=float, default=0.1)
     args = ap.parse_args()
     if args.resize is None:
-        args.resize = 28 if args.model == "nin-small" else 224
+        args.resize = {"nin-small": 28, "lenet": 28, "lenet-bn": 28, "googlenet": 96, "resnet18": 96,
+                       "densenet": 96}.get(args.model, 224)
     if args.steps < 1 or args.batch < 1 or args.warmup < 0:
         ap.error("need --steps >= 1, --batch >= 1, --warmup >= 0")
 

@@ -8,6 +8,9 @@ nin() is exactly the d2l "Network in Network" Sequential (see
 Init follows d2l train_ch6: xavier_uniform_ on every Conv2d/Linear weight,
 biases keep PyTorch's default U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 """
+import os
+import sys
+
 from torch import nn
 
 
@@ -77,6 +80,10 @@ def build(name):
     """Build a model by name: "nin", or "nin-small" if nin_small() exists."""
     fn_name = name.replace("-", "_")
     fn = globals().get(fn_name)
+    if fn is None and name != "nin-small":   # the rest of the book's zoo
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts"))
+        import d2l_zoo
+        fn = d2l_zoo.MODELS.get(name)
     if fn is None or not callable(fn):
         raise SystemExit("torch_models: unknown model %r (have: %s)" % (
             name, ", ".join(n for n in ("nin", "nin_small") if n in globals())))

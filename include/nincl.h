@@ -181,6 +181,35 @@ enum ncl_status ncl_graph_add_global_avgpool(struct ncl_graph *g, const char *na
 enum ncl_status ncl_graph_add_flatten(struct ncl_graph *g, const char *name, int group, const char *group_name);
 enum ncl_status ncl_graph_add_linear(struct ncl_graph *g, const char *name, int group, const char *group_name,
                                      int out_features, int relu);
+/* MaxPool2d(kernel, stride, pad): padding counts as -infinity, as in PyTorch (pad <= kernel / 2). */
+enum ncl_status ncl_graph_add_maxpool_padded(struct ncl_graph *g, const char *name, int group,
+                                             const char *group_name, int kernel, int stride, int pad);
+/* AvgPool2d(kernel, stride), no padding. */
+enum ncl_status ncl_graph_add_avgpool(struct ncl_graph *g, const char *name, int group, const char *group_name,
+                                      int kernel, int stride);
+enum ncl_status ncl_graph_add_relu(struct ncl_graph *g, const char *name, int group, const char *group_name);
+enum ncl_status ncl_graph_add_sigmoid(struct ncl_graph *g, const char *name, int group, const char *group_name);
+/* BatchNorm2d, or BatchNorm1d when the input is flattened, exactly as PyTorch's (eps 1e-5,
+ * momentum 0.1): parameters <name>.weight and .bias, state <name>.running_mean, .running_var
+ * and .num_batches_tracked (int64). */
+enum ncl_status ncl_graph_add_batchnorm(struct ncl_graph *g, const char *name, int group, const char *group_name);
+
+/* Branches. A tensor is named by the index of the layer that produced it (ncl_graph_last()
+ * right after adding it), or NCL_GRAPH_INPUT. A layer added without explicit inputs reads the
+ * previous layer's output, or the tensor given to ncl_graph_use_input just before. Any tensor
+ * may be read by several layers; backward sums their gradients. */
+#define NCL_GRAPH_INPUT (-1)
+int ncl_graph_last(const struct ncl_graph *g);
+enum ncl_status ncl_graph_use_input(struct ncl_graph *g, int tensor);
+/* y = a + b (same shapes): the residual connection. */
+enum ncl_status ncl_graph_add_add(struct ncl_graph *g, const char *name, int group, const char *group_name, int a,
+                                  int b);
+/* Concatenation on channels (torch.cat(dim=1)) of 1..4 tensors of the same height and width. */
+enum ncl_status ncl_graph_add_concat(struct ncl_graph *g, const char *name, int group, const char *group_name,
+                                     int count, const int *inputs);
+/* The last layer's fused ReLU is a top-level module of its own (AlexNet's "1"): nincl shapes
+ * prints it as a line of its own after the layer's. */
+enum ncl_status ncl_graph_set_fused_group(struct ncl_graph *g, int group, const char *group_name);
 
 /* Plan and allocate all device memory for the maximum batch, build kernels. */
 enum ncl_status ncl_graph_reserve(struct ncl_graph *g);
@@ -192,6 +221,9 @@ struct ncl_layer_info {
     const char *method;     /* how a convolution runs: "winograd", "im2col" or "gemm" (1x1); "" otherwise */
     int group;
     struct ncl_shape out;   /* for batch n = 1 */
+    int flat;               /* a flattened [batch, features] output */
+    int fused_group;        /* -1, or the module index of a fused ReLU (ncl_graph_set_fused_group) */
+    const char *fused_group_name;
 };
 /* Layers in the order they were added; info's strings belong to the graph. */
 int ncl_graph_layer_count(const struct ncl_graph *g);
@@ -206,6 +238,7 @@ struct ncl_param_info {
     int ndim;
     int64_t dims[4];
     size_t count;
+    int is_i64;             /* states only: an int64 scalar (num_batches_tracked) */
 };
 int ncl_graph_param_count(const struct ncl_graph *g);
 void ncl_graph_param_info(const struct ncl_graph *g, int i, struct ncl_param_info *info);
@@ -222,6 +255,14 @@ int ncl_graph_momentum_started(const struct ncl_graph *g);
 /* Xavier-uniform weights, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) biases, from `seed` (the d2l
  * recipe); nin-small uses Kaiming-uniform weights and zero biases (docs/models.md). */
 enum ncl_status ncl_graph_init_params(struct ncl_graph *g, uint64_t seed);
+/* Non-trained state saved in checkpoints (BatchNorm running statistics), in the order added;
+ * read/write take float[count], or one int64_t where is_i64. */
+int ncl_graph_state_count(const struct ncl_graph *g);
+void ncl_graph_state_info(const struct ncl_graph *g, int i, struct ncl_param_info *info);
+enum ncl_status ncl_graph_read_state(struct ncl_graph *g, int i, void *host);
+enum ncl_status ncl_graph_write_state(struct ncl_graph *g, int i, const void *host);
+/* running_mean 0, running_var 1, num_batches_tracked 0 (also done by init_params). */
+enum ncl_status ncl_graph_reset_states(struct ncl_graph *g);
 /* Keys the dropout masks: a mask depends on (seed, step, element) only. */
 void ncl_graph_set_seed(struct ncl_graph *g, uint64_t seed);
 /* Data parallel training: the batches this graph runs from now on are images offset ..
@@ -288,20 +329,21 @@ double ncl_graph_layer_flops(const struct ncl_graph *g, int i);
 
 /* ---- models --------------------------------------------------------------------------- */
 
-/* "nin" (the d2l reference) or "nin-small" (for 28x28 input); input.n is the max batch.
- * Builds and reserves the graph. */
+/* "nin" (the d2l reference), "nin-small" (for 28x28 input), or one of the book's CNN zoo:
+ * "lenet", "lenet-bn", "alexnet", "vgg11", "googlenet", "resnet18", "densenet" (docs/models.md);
+ * input.n is the max batch. Builds and reserves the graph. */
 enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct ncl_shape input,
                                 struct ncl_graph **out);
-/* The input size a model is designed for: 224 for nin, 28 for nin-small. */
+/* The input size a model is designed for: 224 for nin, 28 for nin-small (its recipe's). */
 int ncl_model_input_size(const char *model);
-
-/* A model's book recipe: what ncl_train_config_init and `nincl train --model M` start from. */
+/* A model's training recipe, what ncl_train_config_init and `nincl train --model M` start
+ * from: the book's (d2l train_ch6: plain SGD, 10 epochs, its lr, batch and input size) for the
+ * zoo and nin; nin-small's own (5 epochs, batch 64, 28x28, lr 0.02, momentum 0.9: docs/models.md).
+ * NCL_ERR_ARG naming the models for another name; out may be NULL (just the check). */
 struct ncl_model_recipe {
     int epochs, batch, input_size;
     float lr, momentum, weight_decay;
 };
-/* nin: 10 epochs, batch 128, 224x224, lr 0.1, plain SGD (d2l); nin-small: 5 epochs, batch 64,
- * 28x28, lr 0.02, momentum 0.9 (docs/models.md). NCL_ERR_ARG naming the models for another name. */
 enum ncl_status ncl_model_default_recipe(const char *model, struct ncl_model_recipe *out);
 
 
@@ -344,12 +386,14 @@ enum ncl_status ncl_graph_load_batch(struct ncl_graph *g, struct ncl_device_data
 
 /* ---- safetensors (runtime/safetensors.c) ------------------------------------------------- */
 
-/* One float32 tensor of a safetensors file. */
+/* One float32 (or int64) tensor of a safetensors file. */
 struct ncl_st_tensor {
     char name[96];
     int ndim;               /* 0..4 */
     int64_t dims[4];
-    float *data;            /* count = product of dims */
+    float *data;            /* count = product of dims; NULL for an I64 tensor */
+    int is_i64;             /* dtype I64 (BatchNorm's num_batches_tracked): the values are in data_i64 */
+    int64_t *data_i64;
 };
 struct ncl_st_file {
     int count;
@@ -361,7 +405,7 @@ struct ncl_st_file {
  * an interrupted write never leaves a broken file at path. */
 enum ncl_status ncl_st_write(const char *path, const struct ncl_st_tensor *tensors, int count,
                              const char *const *meta_keys, const char *const *meta_values, int meta_count);
-/* Reads and validates a file (header length, JSON, dtype F32 only, shapes, offsets within the
+/* Reads and validates a file (header length, JSON, dtype F32 or I64, shapes, offsets within the
  * file, no overlaps); the message names the file and the problem. */
 enum ncl_status ncl_st_read(const char *path, struct ncl_st_file *out);
 /* The tensor or metadata value of that name, owned by f; NULL when there is none. */

@@ -13,13 +13,36 @@
 
 #include "graph-impl.h"
 
-/* Reads every parameter (or velocity) into freshly allocated safetensors entries. */
+/* The number of tensors gather() makes: the parameters, and with them the state (running
+ * statistics) unless it is the velocity. */
+static int gather_count(const struct ncl_graph *g, int velocity)
+{
+    return g->param_count + (velocity ? 0 : g->state_count);
+}
+
+/* Reads every parameter (or velocity) into freshly allocated safetensors entries, then the
+ * state (BatchNorm's running statistics, num_batches_tracked as I64) after the parameters. */
 static enum ncl_status gather(struct ncl_graph *g, int velocity, struct ncl_st_tensor **out)
 {
-    struct ncl_st_tensor *t = calloc((size_t)g->param_count, sizeof *t);
+    struct ncl_st_tensor *t = calloc((size_t)gather_count(g, velocity) + 1, sizeof *t);
     if (!t)
         return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
     *out = t;
+    for (int i = 0; !velocity && i < g->state_count; i++) {
+        const struct ncl_param *p = &g->states[i];
+        struct ncl_st_tensor *e = &t[g->param_count + i];
+        snprintf(e->name, sizeof e->name, "%s", p->name);
+        e->ndim = p->ndim;
+        memcpy(e->dims, p->dims, sizeof e->dims);
+        e->is_i64 = p->is_i64;
+        if (p->is_i64)
+            e->data_i64 = malloc(p->count * sizeof(int64_t));
+        else
+            e->data = malloc(p->count * sizeof(float));
+        if (!e->data && !e->data_i64)
+            return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
+        NCL_TRY(ncl_graph_read_state(g, i, p->is_i64 ? (void *)e->data_i64 : (void *)e->data));
+    }
     for (int i = 0; i < g->param_count; i++) {
         const struct ncl_param *p = &g->params[i];
         snprintf(t[i].name, sizeof t[i].name, "%s", p->name);
@@ -35,8 +58,10 @@ static enum ncl_status gather(struct ncl_graph *g, int velocity, struct ncl_st_t
 
 static void gather_free(struct ncl_st_tensor *t, int count)
 {
-    for (int i = 0; t && i < count; i++)
+    for (int i = 0; t && i < count; i++) {
         free(t[i].data);
+        free(t[i].data_i64);
+    }
     free(t);
 }
 
@@ -72,8 +97,8 @@ enum ncl_status ncl_checkpoint_save(struct ncl_graph *g, const char *path, const
     if (g->momentum_started) {
         s = gather(g, 1, &t);
         if (s == NCL_OK)
-            s = ncl_st_write(pending, t, g->param_count, keys, values, meta_count);
-        gather_free(t, g->param_count);
+            s = ncl_st_write(pending, t, gather_count(g, 1), keys, values, meta_count);
+        gather_free(t, gather_count(g, 1));
         t = NULL;
         NCL_TRY(s);
     }
@@ -91,8 +116,8 @@ enum ncl_status ncl_checkpoint_save(struct ncl_graph *g, const char *path, const
     v[meta_count] = g->momentum_started ? "1" : "0";
     s = gather(g, 0, &t);
     if (s == NCL_OK)
-        s = ncl_st_write(path, t, g->param_count, k, v, meta_count + 1);
-    gather_free(t, g->param_count);
+        s = ncl_st_write(path, t, gather_count(g, 0), k, v, meta_count + 1);
+    gather_free(t, gather_count(g, 0));
     free(k);
     free(v);
     if (s == NCL_OK && g->momentum_started && rename(pending, opt) != 0)
@@ -104,6 +129,8 @@ enum ncl_status ncl_st_check_finite(const struct ncl_st_file *f, const char *pat
 {
     for (int i = 0; i < f->count; i++) {
         const struct ncl_st_tensor *t = &f->tensors[i];
+        if (t->is_i64)
+            continue;
         size_t n = 1;
         for (int d = 0; d < t->ndim; d++)
             n *= (size_t)t->dims[d];
@@ -115,33 +142,44 @@ enum ncl_status ncl_st_check_finite(const struct ncl_st_file *f, const char *pat
     return NCL_OK;
 }
 
-/* Every parameter present with its shape, nothing extra. */
-static enum ncl_status check_tensors(const struct ncl_graph *g, const struct ncl_st_file *f, const char *path)
+/* One tensor of the model present with its shape and dtype. */
+static enum ncl_status check_tensor(const struct ncl_param *p, const struct ncl_st_file *f, const char *path)
 {
-    for (int i = 0; i < g->param_count; i++) {
-        const struct ncl_param *p = &g->params[i];
-        const struct ncl_st_tensor *t = ncl_st_find(f, p->name);
-        if (!t)
-            return ncl_fail(NCL_ERR_FORMAT, "%s: tensor %s is missing (is it a checkpoint of this model?)", path,
-                            p->name);
-        int same = t->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++)
-            same = t->dims[d] == p->dims[d];
-        if (!same) {
-            char want[64] = "", got[64] = "";
-            for (int d = 0; d < p->ndim; d++)
-                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? ", " : "",
-                         (long long)p->dims[d]);
-            for (int d = 0; d < t->ndim && d < 4; d++)
-                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->dims[d]);
-            return ncl_fail(NCL_ERR_FORMAT, "%s: tensor %s has shape [%s], the model needs [%s]", path, p->name, got,
-                            want);
-        }
+    const struct ncl_st_tensor *t = ncl_st_find(f, p->name);
+    if (!t)
+        return ncl_fail(NCL_ERR_FORMAT, "%s: tensor %s is missing (is it a checkpoint of this model?)", path, p->name);
+    if (t->is_i64 != p->is_i64)
+        return ncl_fail(NCL_ERR_FORMAT, "%s: tensor %s has dtype %s, the model needs %s", path, p->name,
+                        t->is_i64 ? "I64" : "F32", p->is_i64 ? "I64" : "F32");
+    int same = t->ndim == p->ndim;
+    for (int d = 0; same && d < p->ndim; d++)
+        same = t->dims[d] == p->dims[d];
+    if (!same) {
+        char want[64] = "", got[64] = "";
+        for (int d = 0; d < p->ndim; d++)
+            snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", d ? ", " : "", (long long)p->dims[d]);
+        for (int d = 0; d < t->ndim && d < 4; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->dims[d]);
+        return ncl_fail(NCL_ERR_FORMAT, "%s: tensor %s has shape [%s], the model needs [%s]", path, p->name, got,
+                        want);
     }
+    return NCL_OK;
+}
+
+/* Every parameter (and, with_states, every state tensor) present with its shape, nothing extra. */
+static enum ncl_status check_tensors(const struct ncl_graph *g, const struct ncl_st_file *f, const char *path,
+                                     int with_states)
+{
+    for (int i = 0; i < g->param_count; i++)
+        NCL_TRY(check_tensor(&g->params[i], f, path));
+    for (int i = 0; with_states && i < g->state_count; i++)
+        NCL_TRY(check_tensor(&g->states[i], f, path));
     for (int i = 0; i < f->count; i++) {
         int known = 0;
         for (int j = 0; j < g->param_count && !known; j++)
             known = strcmp(f->tensors[i].name, g->params[j].name) == 0;
+        for (int j = 0; with_states && j < g->state_count && !known; j++)
+            known = strcmp(f->tensors[i].name, g->states[j].name) == 0;
         if (!known)
             return ncl_fail(NCL_ERR_FORMAT, "%s: unexpected tensor %s (is it a checkpoint of this model?)", path,
                             f->tensors[i].name);
@@ -165,7 +203,7 @@ static enum ncl_status read_momentum(const struct ncl_graph *g, const char *path
         const char *ostep = ncl_st_meta(out, "step");
         enum ncl_status s = NCL_OK;
         if (step && ostep && strcmp(step, ostep) == 0) {
-            s = check_tensors(g, out, candidates[c]);
+            s = check_tensors(g, out, candidates[c], 0);
             if (s == NCL_OK)
                 s = ncl_st_check_finite(out, candidates[c]);
             if (s == NCL_OK)
@@ -185,7 +223,7 @@ enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struc
 {
     struct ncl_st_file f = {0}, o = {0};
     NCL_TRY(ncl_st_read(path, &f));
-    enum ncl_status s = check_tensors(g, &f, path);
+    enum ncl_status s = check_tensors(g, &f, path, 1);
     if (s == NCL_OK)
         s = ncl_st_check_finite(&f, path);
     const char *momentum = ncl_st_meta(&f, "momentum_state");
@@ -194,6 +232,10 @@ enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struc
         s = read_momentum(g, path, ncl_st_meta(&f, "step"), &o);
     for (int i = 0; s == NCL_OK && i < g->param_count; i++)
         s = ncl_graph_write_param(g, i, ncl_st_find(&f, g->params[i].name)->data);
+    for (int i = 0; s == NCL_OK && i < g->state_count; i++) {
+        const struct ncl_st_tensor *t = ncl_st_find(&f, g->states[i].name);
+        s = ncl_graph_write_state(g, i, t->is_i64 ? (const void *)t->data_i64 : (const void *)t->data);
+    }
     if (s == NCL_OK) {
         g->momentum_started = 0;
         s = ncl_fill(g, g->velocity_buf, 0, g->param_floats, 0.0f);

@@ -65,4 +65,5 @@ const struct ncl_layer_ops ncl_layer_dropout_ops = {
     .create_kernels = dropout_create_kernels,
     .forward = dropout_forward,
     .backward = dropout_backward,
+    .backward_reads = ncl_backward_reads_none,
 };

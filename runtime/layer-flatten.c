@@ -45,4 +45,5 @@ const struct ncl_layer_ops ncl_layer_flatten_ops = {
     .create_kernels = flatten_create_kernels,
     .forward = flatten_forward,
     .backward = flatten_backward,
+    .backward_reads = ncl_backward_reads_none,
 };

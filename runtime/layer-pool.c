@@ -66,6 +66,7 @@ const struct ncl_layer_ops ncl_layer_maxpool_ops = {
     .create_kernels = maxpool_create_kernels,
     .forward = maxpool_forward,
     .backward = maxpool_backward,
+    .backward_reads = ncl_backward_reads_none,
 };
 
 static enum ncl_status gap_setup(struct ncl_layer *l)
@@ -109,4 +110,5 @@ const struct ncl_layer_ops ncl_layer_gap_ops = {
     .create_kernels = gap_create_kernels,
     .forward = gap_forward,
     .backward = gap_backward,
+    .backward_reads = ncl_backward_reads_none,
 };

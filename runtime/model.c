@@ -1,9 +1,10 @@
-/* Model builders: the d2l NiN and a NiN sized for 28x28 input. Layer names are the PyTorch
+/* Model builders: the d2l NiN and a NiN sized for 28x28 input here, the rest of the book's
+ * zoo in runtime/model-*.c, and every model's recipe. Layer names are the PyTorch
  * module paths of the reference nn.Sequential, so parameters save as its state_dict keys. */
 #include <stdio.h>
 #include <string.h>
 
-#include "graph-impl.h"
+#include "model-impl.h"
 
 struct nin_block {
     int out, kernel, stride, pad;
@@ -41,25 +42,64 @@ static enum ncl_status build_nin(struct ncl_graph *g, const struct nin_block blo
     return ncl_graph_add_flatten(g, "9", 9, "Flatten");
 }
 
-enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct ncl_shape input, struct ncl_graph **out)
+static enum ncl_status build_nin_d2l(struct ncl_graph *g)
 {
     /* d2l: nin_block(1, 96, 11, 4, 0), (96, 256, 5, 1, 2), (256, 384, 3, 1, 1), (384, 10, 3, 1, 1) */
     static const struct nin_block nin[4] = {{96, 11, 4, 0, 0}, {256, 5, 1, 2, 0}, {384, 3, 1, 1, 0}, {10, 3, 1, 1, 0}};
+    return build_nin(g, nin);
+}
+
+static enum ncl_status build_nin_small(struct ncl_graph *g)
+{
     /* nin-small for 28x28: same structure, narrower, a 5x5 stride-1 first block, and class
-     * scores that may be negative (no ReLU before the average pool; docs/models.md) */
+     * scores that may be negative (no ReLU before the average pool; docs/models.md). Xavier
+     * (d2l) leaves a 12-layer ReLU stack without normalisation stuck at chance for an epoch or
+     * more; Kaiming init keeps the signal's scale, so nin-small learns from the start. */
     static const struct nin_block small[4] = {{48, 5, 1, 2, 0}, {96, 3, 1, 1, 0}, {192, 3, 1, 1, 0}, {10, 3, 1, 1, 1}};
-    const struct nin_block *blocks;
-    if (strcmp(model, "nin") == 0)
-        blocks = nin;
-    else if (strcmp(model, "nin-small") == 0)
-        blocks = small;
-    else
-        return ncl_fail(NCL_ERR_ARG, "unknown model '%s' (choose nin or nin-small)", model);
+    g->init_kaiming = 1;
+    return build_nin(g, small);
+}
+
+/* Every model with the book's recipe (d2l train_ch6: plain SGD, 10 epochs); nin-small has its own. */
+static const struct model_entry {
+    const char *name;
+    enum ncl_status (*build)(struct ncl_graph *g);
+    struct ncl_model_recipe recipe;   /* epochs, batch, input_size, lr, momentum, weight_decay */
+} models[] = {
+    {"nin", build_nin_d2l, {10, 128, 224, 0.1f, 0.0f, 0.0f}},
+    {"nin-small", build_nin_small, {5, 64, 28, 0.02f, 0.9f, 0.0f}},
+    {"lenet", ncl_model_build_lenet, {10, 256, 28, 0.9f, 0.0f, 0.0f}},
+    {"lenet-bn", ncl_model_build_lenet_bn, {10, 256, 28, 1.0f, 0.0f, 0.0f}},
+    {"alexnet", ncl_model_build_alexnet, {10, 128, 224, 0.01f, 0.0f, 0.0f}},
+    {"vgg11", ncl_model_build_vgg11, {10, 128, 224, 0.05f, 0.0f, 0.0f}},
+    {"googlenet", ncl_model_build_googlenet, {10, 128, 96, 0.1f, 0.0f, 0.0f}},
+    {"resnet18", ncl_model_build_resnet18, {10, 256, 96, 0.05f, 0.0f, 0.0f}},
+    {"densenet", ncl_model_build_densenet, {10, 256, 96, 0.1f, 0.0f, 0.0f}},
+};
+#define MODEL_COUNT (int)(sizeof models / sizeof models[0])
+
+static const struct model_entry *find_model(const char *model)
+{
+    for (int i = 0; model && i < MODEL_COUNT; i++)
+        if (strcmp(model, models[i].name) == 0)
+            return &models[i];
+    return NULL;
+}
+
+static enum ncl_status unknown_model(const char *model)
+{
+    return ncl_fail(NCL_ERR_ARG, "unknown model '%s' (choose nin, nin-small, lenet, lenet-bn, alexnet, vgg11, "
+                    "googlenet, resnet18 or densenet)", model ? model : "(null)");
+}
+
+enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct ncl_shape input, struct ncl_graph **out)
+{
+    *out = NULL;
+    const struct model_entry *m = find_model(model);
+    if (!m)
+        return unknown_model(model);
     NCL_TRY(ncl_graph_create(ctx, input, out));
-    /* Xavier (d2l) leaves a 12-layer ReLU stack without normalisation stuck at chance for an
-     * epoch or more; Kaiming init keeps the signal's scale, so nin-small learns from the start. */
-    (*out)->init_kaiming = blocks == small;
-    enum ncl_status s = build_nin(*out, blocks);
+    enum ncl_status s = m->build(*out);
     if (s == NCL_OK)
         s = ncl_graph_reserve(*out);
     if (s != NCL_OK) {
@@ -69,27 +109,18 @@ enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct n
     return s;
 }
 
-int ncl_model_input_size(const char *model)
-{
-    return strcmp(model, "nin-small") == 0 ? 28 : 224;
-}
-
 enum ncl_status ncl_model_default_recipe(const char *model, struct ncl_model_recipe *out)
 {
-    /* nin: d2l's train_ch6 (lr 0.1, 10 epochs, batch 128, 224x224, plain SGD); nin-small: the
-     * recipe of docs/models.md for the native 28x28 images */
-    static const struct {
-        const char *name;
-        struct ncl_model_recipe recipe;
-    } recipes[] = {
-        {"nin", {10, 128, 224, 0.1f, 0, 0}},
-        {"nin-small", {5, 64, 28, 0.02f, 0.9f, 0}},
-    };
-    for (size_t i = 0; model && i < sizeof recipes / sizeof recipes[0]; i++)
-        if (strcmp(model, recipes[i].name) == 0) {
-            if (out)
-                *out = recipes[i].recipe;
-            return NCL_OK;
-        }
-    return ncl_fail(NCL_ERR_ARG, "unknown model '%s' (choose nin or nin-small)", model ? model : "(null)");
+    const struct model_entry *m = find_model(model);
+    if (!m)
+        return unknown_model(model);
+    if (out)
+        *out = m->recipe;
+    return NCL_OK;
+}
+
+int ncl_model_input_size(const char *model)
+{
+    const struct model_entry *m = find_model(model);
+    return m ? m->recipe.input_size : 224;
 }

@@ -94,6 +94,10 @@ enum ncl_status ncl_graph_init_params(struct ncl_graph *g, uint64_t seed)
         float bound = p->is_bias ? 1.0f / sqrtf((float)p->fan_in) : sqrtf(6.0f / (float)(p->fan_in + p->fan_out));
         if (g->init_kaiming)
             bound = p->is_bias ? 0.0f : sqrtf(6.0f / (float)p->fan_in);
+        if (p->init_const) {   /* BatchNorm: weight 1, bias 0; draws nothing, so other layers' draws stay */
+            NCL_TRY(ncl_fill(g, g->param_buf, p->offset, p->count, p->init_value));
+            continue;
+        }
         /* the staging area holds the largest activation, normally far more than any parameter */
         float *host = g->host_staging, *buf = NULL;
         if (p->count > g->host_staging_floats) {
@@ -108,6 +112,7 @@ enum ncl_status ncl_graph_init_params(struct ncl_graph *g, uint64_t seed)
         NCL_TRY(s);
     }
     g->momentum_started = 0;
+    NCL_TRY(ncl_graph_reset_states(g));
     NCL_TRY(ncl_fill(g, g->velocity_buf, 0, g->param_floats, 0.0f));
     return ncl_fill(g, g->grad_buf, 0, g->param_floats, 0.0f);
 }

@@ -6,7 +6,8 @@
  * The reader applies the reference implementation's checks, so what it accepts also loads with
  * safetensors.torch.load_file: header at most 100 MB and starting with '{', valid UTF-8, no
  * duplicate keys, and the tensors tile the data buffer exactly (no overlaps, no holes, nothing
- * after). Beyond the format it takes only F32, at most 4 dims and names that fit the struct. */
+ * after). Beyond the format it takes only F32 and I64 (BatchNorm's num_batches_tracked), at most
+ * 4 dims and names that fit the struct. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L /* fileno, fstat, fsync, getpid */
 #endif
@@ -149,7 +150,7 @@ static int64_t tensor_count(const struct ncl_st_tensor *t)
             return 0;
     }
     for (int d = 0; d < t->ndim; d++) {
-        if (count > INT64_MAX / 4 / t->dims[d])
+        if (count > INT64_MAX / 8 / t->dims[d])
             return -1;
         count *= t->dims[d];
     }
@@ -174,7 +175,7 @@ static enum ncl_status check_write_args(const char *path, const struct ncl_st_te
         int64_t n = tensor_count(t);
         if (n < 0)
             return ncl_fail(NCL_ERR_ARG, "%s: tensor '%s' has a bad shape (ndim %d)", path, t->name, t->ndim);
-        if (n > 0 && !t->data)
+        if (n > 0 && !(t->is_i64 ? (const void *)t->data_i64 : (const void *)t->data))
             return ncl_fail(NCL_ERR_ARG, "%s: tensor '%s' has no data", path, t->name);
         names[i] = t->name;
     }
@@ -211,9 +212,9 @@ static char *build_header(const struct ncl_st_tensor *tensors, int count, const 
     uint64_t offset = 0;
     for (int i = 0; ok && i < count; i++) {
         const struct ncl_st_tensor *t = &tensors[i];
-        uint64_t bytes = 4 * (uint64_t)tensor_count(t);
+        uint64_t bytes = (t->is_i64 ? 8 : 4) * (uint64_t)tensor_count(t);
         cJSON *entry = cJSON_AddObjectToObject(root, t->name);
-        ok = entry && cJSON_AddStringToObject(entry, "dtype", "F32");
+        ok = entry && cJSON_AddStringToObject(entry, "dtype", t->is_i64 ? "I64" : "F32");
         cJSON *shape = ok ? cJSON_AddArrayToObject(entry, "shape") : NULL;
         ok = shape != NULL;
         for (int d = 0; ok && d < t->ndim; d++)
@@ -225,6 +226,19 @@ static char *build_header(const struct ncl_st_tensor *tensors, int count, const 
     char *text = ok ? cJSON_PrintUnformatted(root) : NULL;
     cJSON_Delete(root);
     return text;
+}
+
+/* Writes count int64s as little-endian bytes. */
+static int write_i64(FILE *fp, const int64_t *data, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        unsigned char b[8];
+        for (int k = 0; k < 8; k++)
+            b[k] = (unsigned char)((uint64_t)data[i] >> (8 * k));
+        if (fwrite(b, 1, 8, fp) != 8)
+            return 0;
+    }
+    return 1;
 }
 
 /* Writes count floats as little-endian bytes, through a small buffer on big-endian hosts. */
@@ -314,7 +328,8 @@ enum ncl_status ncl_st_write(const char *path, const struct ncl_st_tensor *tenso
     int ok = fwrite(len_bytes, 1, 8, fp) == 8 && fwrite(json, 1, json_len, fp) == json_len &&
              fwrite("        ", 1, pad, fp) == pad;
     for (int i = 0; ok && i < count; i++)
-        ok = write_floats(fp, tensors[i].data, (size_t)tensor_count(&tensors[i]));
+        ok = tensors[i].is_i64 ? write_i64(fp, tensors[i].data_i64, (size_t)tensor_count(&tensors[i]))
+                               : write_floats(fp, tensors[i].data, (size_t)tensor_count(&tensors[i]));
     if (!ok || fflush(fp) != 0) {
         s = ncl_fail(NCL_ERR_IO, "%s: writing %s failed: %s", path, tmp, strerror(errno));
     } else if (fsync(fileno(fp)) != 0) {
@@ -377,9 +392,11 @@ static enum ncl_status parse_tensor(const char *path, const cJSON *entry, uint64
     const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(entry, "dtype");
     if (!cJSON_IsString(dtype))
         return ncl_fail(NCL_ERR_FORMAT, "%s: tensor '%s' has no dtype string", path, name);
-    if (strcmp(dtype->valuestring, "F32") != 0)
-        return ncl_fail(NCL_ERR_FORMAT, "%s: tensor '%s' has dtype '%.32s'; only F32 is supported", path, name,
-                        dtype->valuestring);
+    t->is_i64 = strcmp(dtype->valuestring, "I64") == 0;
+    if (strcmp(dtype->valuestring, "F32") != 0 && !t->is_i64)
+        return ncl_fail(NCL_ERR_FORMAT, "%s: tensor '%s' has dtype '%.32s'; only F32 and I64 are supported", path,
+                        name, dtype->valuestring);
+    uint64_t esize = t->is_i64 ? 8 : 4;
 
     const cJSON *shape = cJSON_GetObjectItemCaseSensitive(entry, "shape");
     if (!cJSON_IsArray(shape))
@@ -419,15 +436,16 @@ static enum ncl_status parse_tensor(const char *path, const cJSON *entry, uint64
             count = 0;
     for (int d = 0; count && fits && d < t->ndim; d++) {
         uint64_t v = (uint64_t)t->dims[d];
-        fits = count <= bytes / 4 / v;
+        fits = count <= bytes / esize / v;
         count *= fits ? v : 1;
     }
-    if (!fits || count * 4 != bytes) {
+    if (!fits || count * esize != bytes) {
         char buf[128];
         return ncl_fail(NCL_ERR_FORMAT,
                         "%s: tensor '%s' has shape %s but data_offsets [%" PRIu64 ", %" PRIu64 "] hold %" PRIu64
-                        " bytes (F32 is 4 bytes an element)",
-                        path, name, shape_str(buf, sizeof buf, t->dims, t->ndim), begin, end, bytes);
+                        " bytes (%s is %d bytes an element)",
+                        path, name, shape_str(buf, sizeof buf, t->dims, t->ndim), begin, end, bytes,
+                        t->is_i64 ? "I64" : "F32", (int)esize);
     }
     span->begin = begin;
     span->end = end;
@@ -477,15 +495,27 @@ static enum ncl_status read_data(const char *path, FILE *fp, struct ncl_st_file 
     for (int i = 0; i < out->count; i++) {
         struct ncl_st_tensor *t = spans[i].t;
         size_t bytes = (size_t)(spans[i].end - spans[i].begin);
-        /* at least one float, so a 0-element tensor also has a non-NULL pointer */
-        t->data = malloc(bytes ? bytes : 4);
-        if (!t->data)
+        /* at least one element, so a 0-element tensor also has a non-NULL pointer */
+        void *mem = malloc(bytes ? bytes : 8);
+        if (t->is_i64)
+            t->data_i64 = mem;
+        else
+            t->data = mem;
+        if (!mem)
             return ncl_fail(NCL_ERR_NO_MEMORY, "%s: out of memory for tensor '%s' (%zu bytes)", path, t->name,
                             bytes);
-        if (fread(t->data, 1, bytes, fp) != bytes)
+        if (fread(mem, 1, bytes, fp) != bytes)
             return ncl_fail(NCL_ERR_IO, "%s: reading tensor '%s' failed: %s", path, t->name,
                             ferror(fp) ? strerror(errno) : "file shrank while reading");
-        if (!host_is_little_endian()) {
+        if (t->is_i64) {   /* little-endian bytes to host order */
+            const unsigned char *b = mem;
+            for (size_t k = 0; k < bytes / 8; k++) {
+                uint64_t u = 0;
+                for (int j = 7; j >= 0; j--)
+                    u = u << 8 | b[8 * k + j];
+                t->data_i64[k] = (int64_t)u;
+            }
+        } else if (!host_is_little_endian()) {
             unsigned char *b = (unsigned char *)t->data;
             for (size_t k = 0; k < bytes / 4; k++) {
                 uint32_t u = (uint32_t)b[4 * k] | (uint32_t)b[4 * k + 1] << 8 | (uint32_t)b[4 * k + 2] << 16 |
@@ -681,8 +711,10 @@ void ncl_st_free(struct ncl_st_file *f)
 {
     if (!f)
         return;
-    for (int i = 0; i < f->count; i++)
+    for (int i = 0; i < f->count; i++) {
         free(f->tensors[i].data);
+        free(f->tensors[i].data_i64);
+    }
     free(f->tensors);
     for (int i = 0; i < f->meta_count; i++) {
         free(f->meta_keys[i]);

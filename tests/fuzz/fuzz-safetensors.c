@@ -55,8 +55,11 @@ static void check_same(const struct ncl_st_file *a, const struct ncl_st_file *b)
         abort();
     for (int i = 0; i < a->count; i++) {
         const struct ncl_st_tensor *x = &a->tensors[i], *y = ncl_st_find(b, x->name);
-        if (!y || x->ndim != y->ndim || memcmp(x->dims, y->dims, sizeof x->dims[0] * (size_t)x->ndim) != 0 ||
-            memcmp(x->data, y->data, 4 * (size_t)count_of(x)) != 0)
+        if (!y || x->ndim != y->ndim || x->is_i64 != y->is_i64 ||
+            memcmp(x->dims, y->dims, sizeof x->dims[0] * (size_t)x->ndim) != 0)
+            abort();
+        if (x->is_i64 ? memcmp(x->data_i64, y->data_i64, 8 * (size_t)count_of(x)) != 0
+                      : memcmp(x->data, y->data, 4 * (size_t)count_of(x)) != 0)
             abort();
     }
     for (int i = 0; i < a->meta_count; i++) {
@@ -86,10 +89,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     volatile float sink = 0;
     for (int i = 0; i < f.count; i++) {
         const struct ncl_st_tensor *t = &f.tensors[i];
-        if (t->ndim < 0 || t->ndim > 4 || !t->data || ncl_st_find(&f, t->name) != t)
+        /* exactly one of the two data pointers: F32 values or I64 ones */
+        if (t->ndim < 0 || t->ndim > 4 || !(t->is_i64 ? t->data_i64 && !t->data : t->data && !t->data_i64) ||
+            ncl_st_find(&f, t->name) != t)
             abort();
         for (int64_t k = 0; k < count_of(t); k++)
-            sink += t->data[k];
+            sink += t->is_i64 ? (float)t->data_i64[k] : t->data[k];
     }
     (void)sink;
 
