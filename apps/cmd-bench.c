@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench-parallel.h"
 #include "cold-cache.h"
 #include "commands.h"
 #include "flags.h"
@@ -33,6 +34,7 @@ int cmd_bench(int argc, char **argv)
 {
     struct device_flags df = {0};
     const char *model = "nin";
+    const char *devices = NULL, *split = "even";
     int batch = 128, resize = 0, steps = 3, warmup = 1, json = 0, cold = 0;
     struct flag flags[] = {
         {"model", FLAG_STRING, &model, "model: nin, nin-small, lenet, lenet-bn, alexnet, vgg11, googlenet, resnet18 or densenet", 0, 0, 0, 0},
@@ -43,12 +45,22 @@ int cmd_bench(int argc, char **argv)
         {"json", FLAG_BOOL, &json, "print one JSON object instead of text", 0, 0, 0, 0},
         {"cold-cache", FLAG_BOOL, &cold, "start with an empty kernel cache (PoCL's, NVIDIA's): start-up then "
                                          "includes compiling every kernel", 0, 0, 0, 0},
+        {"devices", FLAG_STRING, &devices,
+         "data parallel: train on these replicas (as nincl train --devices; also under mpirun), on real data", 0, 0,
+         0, 0},
+        {"split", FLAG_STRING, &split, "with --devices: even or auto", 0, 0, 0, 0},
         DEVICE_FLAGS(df),
     };
     int rc = flags_parse("bench", "Measure training and inference speed, per-layer times, start-up and memory.", flags,
                          sizeof flags / sizeof flags[0], argc, argv);
     if (rc >= 0)
         return rc;
+    if (devices || getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK")) {
+        struct parallel_bench pb = {model, devices, split, batch, resize, steps, json,
+                                    {.platform = df.platform, .device = df.device, .kernel_dir = df.kernel_dir,
+                                     .gemm = df.gemm, .conv = df.conv}};
+        return bench_parallel(&pb);
+    }
     if (!resize)
         resize = ncl_model_input_size(model);
 

@@ -73,24 +73,6 @@ static void on_warning(const char *message, void *user)
     fprintf(stderr, "nincl train: warning: %s\n", message);
 }
 
-/* Under mpirun or srun (their environment says so), every rank trains its part of one run. */
-static int start_mpi_if_launched(int *mpi, int *rank)
-{
-    static const char *const launched[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
-    *mpi = 0;
-    for (size_t i = 0; i < sizeof launched / sizeof launched[0]; i++)
-        if (getenv(launched[i]))
-            *mpi = 1;
-    if (!*mpi)
-        return -1;
-    int size = 1;
-    if (ncl_mpi_init(NULL, NULL, rank, &size) != NCL_OK) {
-        fprintf(stderr, "nincl train: started by an MPI launcher, but %s\n", ncl_last_error());
-        return EXIT_USAGE;
-    }
-    return -1;
-}
-
 static int flag_was_set(const struct flag *flags, int count, const char *name)
 {
     for (int i = 0; i < count; i++)
@@ -200,7 +182,7 @@ int cmd_train(int argc, char **argv)
     cfg.devices = devices;
     cfg.split = split;
     int rank = 0;
-    if ((rc = start_mpi_if_launched(&cfg.mpi, &rank)) >= 0)
+    if ((rc = mpi_start_if_launched("train", &cfg.mpi, &rank)) >= 0)
         return rc;
     struct printer pr = {.tty = !strcmp(progress, "on") || (!strcmp(progress, "auto") && isatty(STDERR_FILENO))};
     cfg.progress_interval_s = pr.tty ? 0.5 : 10.0;

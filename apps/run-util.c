@@ -34,3 +34,21 @@ int load_split(const char *dir, const char *split, int64_t limit, struct ncl_dat
         ds->count = limit;
     return -1;
 }
+
+/* Under mpirun or srun (their environment says so), every rank trains its part of one run. */
+int mpi_start_if_launched(const char *command, int *mpi, int *rank)
+{
+    static const char *const launched[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"};
+    *mpi = 0;
+    for (size_t i = 0; i < sizeof launched / sizeof launched[0]; i++)
+        if (getenv(launched[i]))
+            *mpi = 1;
+    if (!*mpi)
+        return -1;
+    int size = 1;
+    if (ncl_mpi_init(NULL, NULL, rank, &size) != NCL_OK) {
+        fprintf(stderr, "nincl %s: started by an MPI launcher, but %s\n", command, ncl_last_error());
+        return EXIT_USAGE;
+    }
+    return -1;
+}

@@ -18,4 +18,8 @@ double now_seconds(void);
  * error and returns an exit code, or -1 on success. */
 int load_split(const char *dir, const char *split, int64_t limit, struct ncl_dataset *ds);
 
+/* Under mpirun or srun (their environment says so): starts MPI (*mpi = 1, *rank); a build
+ * without MPI is a usage error, printed. Returns -1 to go on, or an exit code. */
+int mpi_start_if_launched(const char *command, int *mpi, int *rank);
+
 #endif

@@ -7,7 +7,8 @@
 # (c) a run continues with another number of ranks: epoch 1 on 2 ranks, epoch 2 on 1 process,
 #     epoch 3 on 3 ranks;
 # (d) ranks started with different flags stop with one line on rank 0, exit 2;
-# (e) a rank killed mid-run ends the job, and the last checkpoint is intact.
+# (e) a rank killed mid-run ends the job, and the last checkpoint is intact;
+# (f) nincl bench --devices and nincl bench under mpirun report the data parallel figures.
 #   tests/mpi-train.sh NINCL_BINARY SOURCE_DIR
 set -eu
 nincl=$1 src=$2
@@ -95,4 +96,13 @@ set -e
 grep -qi "rank 1" "$tmp/killed.log" || { cat "$tmp/killed.log"; fail "(e) no message names rank 1"; }
 "$nincl" eval --checkpoint "$tmp/killed" --test-limit 64 >/dev/null || fail "(e) the last checkpoint is not intact"
 echo "  killed rank 1: exit $rc, $(grep -i "rank 1" "$tmp/killed.log" | head -n 1)"
+# (f) nincl bench for data parallel runs: in one process (with the one-replica baseline) and
+# under mpirun, one JSON object each (rank 0's)
+j=$("$nincl" bench --model nin-small --batch 32 --steps 2 --devices 0:0,0:0 --json)
+case "$j" in *'"replicas": 2, "mpi": false'*'"efficiency": 0.'*|*'"replicas": 2, "mpi": false'*'"efficiency": 1.'*) ;;
+    *) fail "(f) bench --devices: $j" ;; esac
+j=$($mpi -np 2 "$nincl" bench --model nin-small --batch 32 --steps 2 --json 2>/dev/null)
+[ "$(printf '%s\n' "$j" | grep -c '"framework"')" = 1 ] || fail "(f) bench under mpirun printed: $j"
+case "$j" in *'"replicas": 2, "mpi": true'*'"reduce_ms_per_step": '*) ;; *) fail "(f) bench under mpirun: $j" ;; esac
+echo "  bench under mpirun: $j"
 echo "mpi-train: ok"
