@@ -16,6 +16,7 @@
 #include "check.h"
 #include "nincl.h"
 #include "remove-tree.h"
+#include "run-compare.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,35 +58,6 @@ static enum ncl_status run(const char *out, const char *resume, const char *devi
     return s;
 }
 
-/* The largest difference between two runs' parameters, relative to the largest parameter. */
-static double param_difference(const char *a_dir, const char *b_dir)
-{
-    char a_path[256], b_path[256];
-    snprintf(a_path, sizeof a_path, "%s/checkpoint.safetensors", a_dir);
-    snprintf(b_path, sizeof b_path, "%s/checkpoint.safetensors", b_dir);
-    struct ncl_st_file a = {0}, b = {0};
-    double diff = 1e30, largest = 0;
-    if (ncl_st_read(a_path, &a) == NCL_OK && ncl_st_read(b_path, &b) == NCL_OK && a.count == b.count) {
-        diff = 0;
-        for (int i = 0; i < a.count; i++) {
-            const struct ncl_st_tensor *t = ncl_st_find(&b, a.tensors[i].name);
-            size_t n = 1;
-            for (int d = 0; d < a.tensors[i].ndim; d++)
-                n *= (size_t)a.tensors[i].dims[d];
-            for (size_t k = 0; t && k < n; k++) {
-                double x = a.tensors[i].data[k], y = t->data[k];
-                largest = fabs(x) > largest ? fabs(x) : largest;
-                diff = fabs(x - y) > diff ? fabs(x - y) : diff;
-            }
-            if (!t)
-                diff = 1e30;
-        }
-    }
-    ncl_st_free(&a);
-    ncl_st_free(&b);
-    return largest > 0 ? diff / largest : diff;
-}
-
 int main(void)
 {
     char base[] = "/tmp/nincl-test-dp-XXXXXX", one[128], two[128], three[128], cut[128];
@@ -109,7 +81,7 @@ int main(void)
         CHECK(fabs(l3.loss[e] - l1.loss[e]) <= 1e-5 * fabs(l1.loss[e]), "3 replicas, epoch %d: loss %.9g vs %.9g",
               e + 1, l3.loss[e], l1.loss[e]);
     }
-    double d2 = param_difference(one, two), d3 = param_difference(one, three);
+    double d2 = run_param_difference(one, two, NULL), d3 = run_param_difference(one, three, NULL);
     printf("  parameters: largest difference / largest value: 2 replicas %.3g, 3 replicas %.3g\n", d2, d3);
     CHECK(d2 <= 1e-4 && d3 <= 1e-4, "parameters differ: %g, %g", d2, d3);
 
@@ -118,7 +90,7 @@ int main(void)
     run(cut, cut, NULL, EPOCHS, &lc);
     CHECK(lc.epochs == 1 && fabs(lc.loss[1] - l1.loss[1]) <= 1e-5 * fabs(l1.loss[1]),
           "resumed on one device: epoch 2 loss %.9g vs %.9g", lc.loss[1], l1.loss[1]);
-    double dc = param_difference(one, cut);
+    double dc = run_param_difference(one, cut, NULL);
     CHECK(dc <= 1e-4, "the resumed run's parameters differ by %g", dc);
 
     /* (c) */

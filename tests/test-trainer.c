@@ -12,6 +12,7 @@
 #include "check.h"
 #include "nincl.h"
 #include "remove-tree.h"
+#include "run-compare.h"
 
 #include <signal.h>
 #include <stdint.h>
@@ -83,22 +84,6 @@ static void config(struct ncl_train_config *cfg, struct seen *seen, const char *
     seen->order_ok = 1;
 }
 
-static int same_tensors(const char *a, const char *b)
-{
-    struct ncl_st_file fa = {0}, fb = {0};
-    int same = ncl_st_read(a, &fa) == NCL_OK && ncl_st_read(b, &fb) == NCL_OK && fa.count == fb.count;
-    for (int i = 0; same && i < fa.count; i++) {
-        const struct ncl_st_tensor *t = ncl_st_find(&fb, fa.tensors[i].name);
-        size_t n = 1;
-        for (int d = 0; d < fa.tensors[i].ndim; d++)
-            n *= (size_t)fa.tensors[i].dims[d];
-        same = t && memcmp(t->data, fa.tensors[i].data, n * sizeof(float)) == 0;
-    }
-    ncl_st_free(&fa);
-    ncl_st_free(&fb);
-    return same;
-}
-
 static int count_lines(const char *path)
 {
     FILE *f = fopen(path, "r");
@@ -155,10 +140,9 @@ int main(void)
     CHECK(s == NCL_OK && res.steps == 6 && res.epochs_done == 2 && seen.epochs == 1,
           "resumed run: %s (%s), %llu steps, %d epochs", ncl_status_str(s), ncl_last_error(),
           (unsigned long long)res.steps, res.epochs_done);
-    char a[256], b[256];
-    snprintf(a, sizeof a, "%s/checkpoint.safetensors", whole);
-    snprintf(b, sizeof b, "%s/checkpoint.safetensors", cut);
-    CHECK(same_tensors(a, b), "the stopped and resumed run's parameters differ from the uninterrupted run's");
+    int bitwise = 0;
+    run_param_difference(whole, cut, &bitwise);
+    CHECK(bitwise, "the stopped and resumed run's parameters differ from the uninterrupted run's");
 
     /* (c) SIGINT with handle_signals: stopped, and the caller's handler is back */
     config(&cfg, &seen, sig);
