@@ -11,6 +11,41 @@
 #include "flags.h"
 #include "run-util.h"
 
+/* Whether a set of profiled device times of one training step can be shown. Some drivers give
+ * no times, or stamp start and end together when a command is submitted, not when it runs:
+ * Mesa's rusticl 22.3 on llvmpipe sums a 6 s step's kernels to under 0.1 ms. A step's device
+ * times below 1% of its wall time (step_ms) are such stamps: unavailable, not 0.00 ms. */
+static int times_usable(double sum_ms, double step_ms)
+{
+    return sum_ms > 0 && sum_ms >= 0.01 * step_ms;
+}
+
+static double sum_ms(const double *ms, int n)
+{
+    double sum = 0;
+    for (int i = 0; i < n; i++)
+        sum += ms[i] > 0 ? ms[i] : 0;
+    return sum;
+}
+
+/* "%11.2f" of ms, or "n/a" right-aligned in the same width */
+static void print_ms(int usable, double ms)
+{
+    if (usable && ms >= 0)
+        printf(" %11.2f", ms);
+    else
+        printf(" %11s", "n/a");
+}
+
+/* a JSON number with three decimals, or null */
+static void json_ms(const char *key, int usable, double ms)
+{
+    if (usable && ms >= 0)
+        printf("\"%s\": %.3f", key, ms);
+    else
+        printf("\"%s\": null", key);
+}
+
 static double timed_steps(struct ncl_ctx *ctx, struct ncl_graph *g, int batch, int steps, int train,
                           enum ncl_status *s)
 {
@@ -109,11 +144,11 @@ int cmd_bench(int argc, char **argv)
         s = NCL_ERR_NO_MEMORY;
     struct ncl_kernel_time kt[64];
     int kernels = 0;
-    double gap_ms = 0;
+    double gap_ms = 0, profiled_ms = 0;
     if (s == NCL_OK) {   /* one more training step with a marker after every layer */
         ncl_graph_set_profiling(g, 1);
         ncl_ctx_set_kernel_profiling(ctx, 1);
-        timed_steps(ctx, g, batch, 1, 1, &s);
+        profiled_ms = 1e3 * timed_steps(ctx, g, batch, 1, 1, &s);
         if (s == NCL_OK)
             s = ncl_graph_layer_times(g, fwd, bwd);
         if (s == NCL_OK)
@@ -135,6 +170,11 @@ int cmd_bench(int argc, char **argv)
     double train_ips = batch * steps / train_s, infer_ips = batch * steps / infer_s;
     unsigned long long peak = (unsigned long long)ncl_ctx_device_bytes(ctx) + ncl_graph_device_bytes(g);
     const char *device = ncl_ctx_device(ctx)->name;
+    double kernel_sum = 0;
+    for (int i = 0; i < kernels; i++)
+        kernel_sum += kt[i].ms > 0 ? kt[i].ms : 0;
+    int layers_ok = times_usable(sum_ms(fwd, layers) + sum_ms(bwd, layers), profiled_ms),
+        kernels_ok = times_usable(kernel_sum, profiled_ms);
     if (json) {
         printf("{\"framework\": \"nincl\", \"model\": \"%s\", \"device\": \"%s\", \"batch\": %d, \"resize\": %d, "
                "\"steps\": %d, \"train_images_per_sec\": %.2f, \"infer_images_per_sec\": %.2f, "
@@ -148,16 +188,22 @@ int cmd_bench(int argc, char **argv)
         for (int i = 0; i < layers; i++) {
             struct ncl_layer_info info;
             ncl_graph_layer_info(g, i, &info);
-            printf("%s{\"name\": \"%s\", \"kind\": \"%s\", \"method\": \"%s\", \"forward_ms\": %.3f, "
-                   "\"backward_ms\": %.3f, \"forward_gflop\": %.3f}",
-                   i ? ", " : "", info.name, info.kind, info.method, fwd[i], bwd[i],
-                   ncl_graph_layer_flops(g, i) * batch * 1e-9);
+            printf("%s{\"name\": \"%s\", \"kind\": \"%s\", \"method\": \"%s\", ", i ? ", " : "", info.name,
+                   info.kind, info.method);
+            json_ms("forward_ms", layers_ok, fwd[i]);
+            printf(", ");
+            json_ms("backward_ms", layers_ok, bwd[i]);
+            printf(", \"forward_gflop\": %.3f}", ncl_graph_layer_flops(g, i) * batch * 1e-9);
         }
-        printf("], \"gaps_between_kernels_ms\": %.3f, \"kernels\": [", gap_ms);
-        for (int i = 0; i < kernels; i++)
-            printf("%s{\"name\": \"%s\", \"calls\": %d, \"ms\": %.3f}", i ? ", " : "", kt[i].name, kt[i].calls,
-                   kt[i].ms);
-        printf("]}\n");
+        printf("], ");
+        json_ms("gaps_between_kernels_ms", kernels_ok, gap_ms);
+        printf(", \"kernels\": [");
+        for (int i = 0; i < kernels; i++) {
+            printf("%s{\"name\": \"%s\", \"calls\": %d, ", i ? ", " : "", kt[i].name, kt[i].calls);
+            json_ms("ms", kernels_ok, kt[i].ms);
+            printf("}");
+        }
+        printf("], \"profiling_times\": %s}\n", layers_ok && kernels_ok ? "true" : "false");
     } else {
         printf("nincl bench: %s, batch %d, %dx%d, on %s\n", model, batch, resize, resize, device);
         printf("start-up to the first step: %.3f s (context %.3f s, graph + kernels %.3f s; kernel cache %s); first "
@@ -177,19 +223,39 @@ int cmd_bench(int argc, char **argv)
             ncl_graph_layer_info(g, i, &info);
             double fl = ncl_graph_layer_flops(g, i) * batch;
             double bfl = i ? 2 * fl : fl;
-            printf("%-6s %-18s %-9s %11.2f %11.2f %9.1f %9.1f\n", info.name, info.kind, info.method, fwd[i], bwd[i],
-                   fwd[i] > 0 ? fl / fwd[i] * 1e-6 : 0, bwd[i] > 0 ? bfl / bwd[i] * 1e-6 : 0);
-            tf += fwd[i];
-            tb += bwd[i];
+            printf("%-6s %-18s %-9s", info.name, info.kind, info.method);
+            print_ms(layers_ok, fwd[i]);
+            print_ms(layers_ok, bwd[i]);
+            if (layers_ok)
+                printf(" %9.1f %9.1f\n", fwd[i] > 0 ? fl / fwd[i] * 1e-6 : 0, bwd[i] > 0 ? bfl / bwd[i] * 1e-6 : 0);
+            else
+                printf(" %9s %9s\n", "n/a", "n/a");
+            tf += fwd[i] > 0 ? fwd[i] : 0;
+            tb += bwd[i] > 0 ? bwd[i] : 0;
         }
-        printf("%-6s %-18s %-9s %11.2f %11.2f\n", "total", "", "", tf, tb);
+        printf("%-6s %-18s %-9s", "total", "", "");
+        print_ms(layers_ok, tf);
+        print_ms(layers_ok, tb);
+        printf("\n");
+        if (!layers_ok)
+            printf("(per-layer times unavailable: %s gives no usable profiling times for markers)\n", device);
         printf("\n%-24s %6s %11s %6s\n", "kernel (same step)", "calls", "ms", "share");
         double tk = 0;
         for (int i = 0; i < kernels; i++)
             tk += kt[i].ms;
-        for (int i = 0; i < kernels; i++)
-            printf("%-24s %6d %11.2f %5.1f%%\n", kt[i].name, kt[i].calls, kt[i].ms, 100 * kt[i].ms / tk);
-        printf("%-24s %6s %11.2f   (between one kernel's end and the next one's start)\n", "gaps", "", gap_ms);
+        for (int i = 0; i < kernels; i++) {
+            printf("%-24s %6d", kt[i].name, kt[i].calls);
+            print_ms(kernels_ok, kt[i].ms);
+            if (kernels_ok)
+                printf(" %5.1f%%\n", 100 * kt[i].ms / tk);
+            else
+                printf(" %6s\n", "n/a");
+        }
+        printf("%-24s %6s", "gaps", "");
+        print_ms(kernels_ok, gap_ms);
+        printf("   (between one kernel's end and the next one's start)\n");
+        if (!kernels_ok)
+            printf("(per-kernel times unavailable: %s gives no usable profiling times for kernels)\n", device);
     }
     rc = EXIT_OK;
 done:

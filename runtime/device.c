@@ -195,13 +195,18 @@ static int selector_matches(const char *sel, int index, const char *name, const 
     return contains_nocase(name, sel) || contains_nocase(vendor, sel) || (type && contains_nocase(type, sel));
 }
 
+/* The devices a selection matches, in the order they are tried: with no device named, GPUs
+ * first, then the rest (each in platform and device order). */
+#define NCL_MAX_CANDIDATES 64
 struct select_state {
     const char *platform, *device;
-    int want_gpu_first;     /* pass 1: GPUs only */
-    cl_platform_id p;
-    cl_device_id d;
-    struct ncl_device_info info;
-    int found;
+    int want_gpu;           /* 1: GPUs only, 0: everything but GPUs, -1: everything */
+    int n;
+    struct candidate {
+        cl_platform_id p;
+        cl_device_id d;
+        struct ncl_device_info info;
+    } *c;
 };
 
 static int select_visit(cl_platform_id p, cl_device_id d, const struct ncl_device_info *info, void *user)
@@ -211,13 +216,12 @@ static int select_visit(cl_platform_id p, cl_device_id d, const struct ncl_devic
         return 0;
     if (!selector_matches(st->device, info->device_index, info->name, info->vendor, info->type))
         return 0;
-    if (st->want_gpu_first && strcmp(info->type, "GPU") != 0)
+    int gpu = strcmp(info->type, "GPU") == 0;
+    if (st->want_gpu >= 0 && gpu != st->want_gpu)
         return 0;
-    st->p = p;
-    st->d = d;
-    st->info = *info;
-    st->found = 1;
-    return 1;
+    if (st->n < NCL_MAX_CANDIDATES)
+        st->c[st->n++] = (struct candidate){p, d, *info};
+    return 0;
 }
 
 static enum ncl_status no_match(const char *platform, const char *device)
@@ -268,6 +272,11 @@ static void ctx_release_cl(struct ncl_ctx *ctx)
         clReleaseContext(ctx->context);
 }
 
+static enum ncl_status ctx_create_on(const struct ncl_ctx_params *p, const struct select_state *st,
+                                     struct ncl_ctx **out);
+static enum ncl_status ctx_create_device(const struct ncl_ctx_params *p, const struct candidate *cand,
+                                         struct ncl_ctx **out);
+
 enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **out)
 {
     static const struct ncl_ctx_params none = {0};
@@ -277,17 +286,49 @@ enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **
     struct select_state st = {0};
     st.platform = env_or(p->platform, "NINCL_PLATFORM");
     st.device = env_or(p->device, "NINCL_DEVICE");
+    st.c = calloc(NCL_MAX_CANDIDATES, sizeof *st.c);
+    if (!st.c)
+        return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
     int total = 0;
-    if (!st.device) {   /* default: the first GPU, else the first device */
-        st.want_gpu_first = 1;
-        NCL_TRY(devices_walk(select_visit, &st, &total));
-        st.want_gpu_first = 0;
+    st.want_gpu = st.device ? -1 : 1;   /* default: the GPUs first, then the other devices */
+    enum ncl_status s = devices_walk(select_visit, &st, &total);
+    if (s == NCL_OK && !st.device) {
+        st.want_gpu = 0;
+        s = devices_walk(select_visit, &st, &total);
     }
-    if (!st.found)
-        NCL_TRY(devices_walk(select_visit, &st, &total));
-    if (!st.found)
-        return no_match(st.platform, st.device);
+    if (s == NCL_OK && st.n == 0)
+        s = no_match(st.platform, st.device);
+    if (s == NCL_OK)
+        s = ctx_create_on(p, &st, out);
+    free(st.c);
+    return s;
+}
 
+/* The context on the first candidate that gives one. A named device must work; with none
+ * named, a device whose context or queue cannot be created (a broken or half-installed driver
+ * beside a working one) is passed over for the next, and only when none works is the first
+ * failure reported. */
+static enum ncl_status ctx_create_on(const struct ncl_ctx_params *p, const struct select_state *st,
+                                     struct ncl_ctx **out)
+{
+    char first_error[1024] = "";
+    enum ncl_status first = NCL_OK;
+    for (int i = 0; i < st->n; i++) {
+        enum ncl_status s = ctx_create_device(p, &st->c[i], out);
+        if (s == NCL_OK || s == NCL_ERR_ARG || s == NCL_ERR_IO || st->device || st->n == 1)
+            return s;
+        if (first == NCL_OK) {
+            first = s;
+            snprintf(first_error, sizeof first_error, "%s", ncl_last_error());
+        }
+    }
+    return ncl_fail(first, "%s (and none of the other %d OpenCL devices worked)", first_error, st->n - 1);
+}
+
+static enum ncl_status ctx_create_device(const struct ncl_ctx_params *p, const struct candidate *cand,
+                                         struct ncl_ctx **out)
+{
+    const struct candidate st = *cand;
     /* each choice's names in the order of its enum, "auto" (0) first */
     static const char *const gemms[3] = {"auto", "clblast", "packed"}, *const variants[3] = {"auto", "cpu", "gpu"},
                              *const convs[3] = {"auto", "winograd", "im2col"};
@@ -323,13 +364,15 @@ enum ncl_status ncl_ctx_create(const struct ncl_ctx_params *p, struct ncl_ctx **
     ctx->context = clCreateContext(props, 1, &st.d, NULL, NULL, &err);
     if (err != CL_SUCCESS) {
         free(ctx);
-        return ncl_cl_fail(err, "clCreateContext");
+        return ncl_fail_prefix(ncl_cl_fail(err, "clCreateContext"), "%s (platform %d, %s)", st.info.name,
+                               st.info.platform_index, st.info.platform_name);
     }
     ctx->queue = clCreateCommandQueue(ctx->context, st.d, p->profile ? CL_QUEUE_PROFILING_ENABLE : 0, &err);
     if (err != CL_SUCCESS) {
         ctx_release_cl(ctx);
         free(ctx);
-        return ncl_cl_fail(err, "clCreateCommandQueue");
+        return ncl_fail_prefix(ncl_cl_fail(err, "clCreateCommandQueue"), "%s (platform %d, %s)", st.info.name,
+                               st.info.platform_index, st.info.platform_name);
     }
     *out = ctx;
     return NCL_OK;

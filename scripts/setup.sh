@@ -11,6 +11,9 @@ shift || true
 # depends on it anyway, so it costs nothing extra.
 packages="cmake gcc g++ pkg-config ocl-icd-opencl-dev opencl-c-headers libclblast-dev pocl-opencl-icd zlib1g-dev \
 libcjson-dev librandom123-dev dataset-fashion-mnist clang-15 libopenmpi-dev openmpi-bin ${NINCL_EXTRA_PACKAGES:-}"
+# Mesa's OpenCL (rusticl, and Clover) beside PoCL: scripts/test-rusticl.sh runs the kernel tests
+# on rusticl's llvmpipe device, and every test then loads a second vendor's ICDs.
+packages="$packages mesa-opencl-icd"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
