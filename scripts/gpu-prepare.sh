@@ -6,8 +6,10 @@ set -eu
 cd "$(dirname "$0")/.."
 mkdir -p .gpu/bin .gpu/data
 (cd .gpu && apt-get download ocl-icd-libopencl1 libclblast1 libcjson1 clinfo)
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)" --target nincl-app
-cp build/nincl .gpu/bin/nincl
+# nincl and libnincl.so installed into .gpu itself (bin/nincl finds ../lib/libnincl.so through
+# its RPATH), without MPI: the GPU machine has no Open MPI libraries
+cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DNINCL_MPI=OFF -DNINCL_TESTS=OFF >/dev/null
+cmake --build build-gpu -j"$(nproc)"
+cmake --install build-gpu --prefix .gpu >/dev/null
 cp /usr/share/datasets/fashion-mnist/*.gz .gpu/data/
 du -sh .gpu
