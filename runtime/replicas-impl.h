@@ -13,6 +13,7 @@ struct ncl_replica {
     struct ncl_graph *g;
     struct ncl_device_data *train_dd;
     int offset, count;          /* this step's slice of the global batch */
+    int shares_device;          /* an earlier replica of this process is on the same device */
 };
 
 struct ncl_replicas {
