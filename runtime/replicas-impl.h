@@ -13,7 +13,7 @@ struct ncl_replica {
     struct ncl_graph *g;
     struct ncl_device_data *train_dd;
     int offset, count;          /* this step's slice of the global batch */
-    int shares_device;          /* an earlier replica of this process is on the same device */
+    int turn_after;             /* the last earlier replica of this process on the same device, or -1 */
 };
 
 struct ncl_replicas {
@@ -26,6 +26,7 @@ struct ncl_replicas {
     const struct ncl_dist *dist;
     double compute_s, reduce_s; /* time spent in steps waiting for the devices, and reducing */
     long steps;                 /* steps those times cover */
+    int shared_device;          /* some device holds two replicas of this process (they take turns) */
 };
 
 /* One device per entry of `list`: "P:D" (indices as `nincl devices` shows them), a name or type

@@ -245,11 +245,15 @@ enum ncl_status ncl_replicas_create(const struct ncl_device_pick *picks, int cou
         NCL_TRY(ncl_device_data_create(r->ctx, train, &r->train_dd));
     }
     NCL_TRY(check_shared_memory(out));
-    for (int i = 0; i < local; i++)
+    for (int i = 0; i < local; i++) {
+        out->r[i].turn_after = -1;
         for (int j = 0; j < i; j++) {
             const struct ncl_device_info *a = ncl_ctx_device(out->r[i].ctx), *b = ncl_ctx_device(out->r[j].ctx);
-            out->r[i].shares_device |= a->platform_index == b->platform_index && a->device_index == b->device_index;
+            if (a->platform_index == b->platform_index && a->device_index == b->device_index)
+                out->r[i].turn_after = j;
         }
+        out->shared_device |= out->r[i].turn_after >= 0;
+    }
     out->floats = out->r[0].g->param_floats;
     if (out->total > 1) {
         out->sum = malloc(out->floats * sizeof *out->sum);
@@ -341,8 +345,8 @@ enum ncl_status ncl_replicas_step(struct ncl_replicas *set, int64_t first, int n
          * one device can abort in its kernel cache ("pocl_release_dlhandle_cache: Assertion
          * `found->ref_count > 0' failed", seen once in CI's sanitizer run under load). On one
          * device the turns cost little: each kernel already uses all of it. */
-        if (r->shares_device)
-            NCL_TRY(ncl_ctx_finish(set->r[i - 1].ctx));
+        if (r->turn_after >= 0)
+            NCL_TRY(ncl_ctx_finish(set->r[r->turn_after].ctx));
         r->offset = set->total > 1 ? slice_start(set, k, n) : 0;
         r->count = set->total > 1 ? slice_start(set, k + 1, n) - r->offset : n;
         if (r->count == 0)   /* a slice of nothing: its gradient is zero */
@@ -365,13 +369,13 @@ enum ncl_status ncl_replicas_step(struct ncl_replicas *set, int64_t first, int n
         set->steps++;
     }
     for (int i = 0; i < set->count; i++) {
-        if (set->r[i].shares_device)
-            NCL_TRY(ncl_ctx_finish(set->r[i - 1].ctx));
+        if (set->r[i].turn_after >= 0)
+            NCL_TRY(ncl_ctx_finish(set->r[set->r[i].turn_after].ctx));
         NCL_TRY(ncl_graph_sgd_step(set->r[i].g, sgd));
         NCL_TRY(ncl_ctx_throttle(set->r[i].ctx, 2));
     }
-    if (set->count > 1 && set->r[set->count - 1].shares_device)
-        NCL_TRY(ncl_ctx_finish(set->r[set->count - 1].ctx));
+    if (set->shared_device)   /* the next step's first forward must not meet this step's SGD */
+        NCL_TRY(ncl_replicas_finish(set));
     return NCL_OK;
 }
 
