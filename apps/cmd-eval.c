@@ -1,12 +1,12 @@
-/* nincl eval: test accuracy of a checkpoint, per class and as a confusion matrix; --logits
+/* nincl eval: test accuracy of a checkpoint (or of an ONNX file's own weights), per class and as a confusion matrix; --logits
  * writes every test image's logits as a NumPy .npy file (float32, [N, 10]). */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "checkpoint-ref.h"
 #include "commands.h"
 #include "flags.h"
 #include "run-util.h"
@@ -46,7 +46,7 @@ int cmd_eval(int argc, char **argv)
         {"logits", FLAG_STRING, &logits_path, "write the logits of every test image to this .npy file", 0, 0, 0, 0},
         {"test-limit", FLAG_INT, &limit, "use only the first N test images (0: all)", 0, 1e9, 0, 0},
         {"batch", FLAG_INT, &batch, "batch size", 1, 65536, 0, 0},
-        {"model", FLAG_STRING, &model_flag, "model, if the checkpoint does not say (nin, nin-small, lenet, ...: see train)", 0, 0, 0, 0},
+        {"model", FLAG_STRING, &model_flag, "model, if the checkpoint does not say (nin, nin-small, lenet, ...: see train); an .onnx file alone: its own weights", 0, 0, 0, 0},
         {"resize", FLAG_INT, &resize, "input size, if the checkpoint does not say", 0, 4096, 0, 0},
         DEVICE_FLAGS(df),
     };
@@ -54,57 +54,31 @@ int cmd_eval(int argc, char **argv)
                          sizeof flags / sizeof flags[0], argc, argv);
     if (rc >= 0)
         return rc;
-    if (!checkpoint) {
-        fprintf(stderr, "nincl eval: --checkpoint is required (a checkpoint.safetensors or a run folder)\n");
-        return EXIT_USAGE;
-    }
-    /* a folder means its checkpoint.safetensors; anything else is the file itself */
-    char path[4200];
-    size_t len = strlen(checkpoint);
-    struct stat st;
-    int is_dir = stat(checkpoint, &st) == 0 ? S_ISDIR(st.st_mode)
-                                            : !(len > 12 && !strcmp(checkpoint + len - 12, ".safetensors"));
-    if (is_dir)
-        snprintf(path, sizeof path, "%s/checkpoint.safetensors", checkpoint);
-    else
-        snprintf(path, sizeof path, "%s", checkpoint);
-
-    struct ncl_st_file meta = {0};
-    enum ncl_status s = ncl_st_read(path, &meta);
-    if (s != NCL_OK) {
-        fprintf(stderr, "nincl eval: %s\n", ncl_last_error());
-        return exit_code_for(s);
-    }
-    if ((s = ncl_st_check_finite(&meta, path)) != NCL_OK) {
-        fprintf(stderr, "nincl eval: %s\n", ncl_last_error());
-        ncl_st_free(&meta);
-        return exit_code_for(s);
-    }
-    char model[64];
-    const char *meta_model = ncl_st_meta(&meta, "model"), *meta_resize = ncl_st_meta(&meta, "resize");
-    if (model_flag && meta_model && strcmp(model_flag, meta_model) != 0) {
-        fprintf(stderr, "nincl eval: %s is a checkpoint of model '%s', not '%s' (--model)\n", path, meta_model,
-                model_flag);
-        ncl_st_free(&meta);
-        return EXIT_USAGE;
-    }
-    snprintf(model, sizeof model, "%s", model_flag ? model_flag : meta_model ? meta_model : "nin");
-    int model_from_meta = !model_flag && meta_model, resize_from_meta = 0;
-    if (!resize && meta_resize) {
-        char *end = NULL;
-        long v = strtol(meta_resize, &end, 10);
-        if (!*meta_resize || *end || v < 1 || v > 4096) {
-            fprintf(stderr, "nincl eval: %s: metadata 'resize' is '%.40s', not a size in [1, 4096]\n", path,
-                    meta_resize);
-            ncl_st_free(&meta);
+    /* without a checkpoint, an ONNX model is evaluated with the weights of its file */
+    struct checkpoint_ref ref;
+    int onnx_file_weights = !checkpoint && model_flag && strlen(model_flag) > 5 &&
+                            strcmp(model_flag + strlen(model_flag) - 5, ".onnx") == 0;
+    if (onnx_file_weights) {
+        memset(&ref, 0, sizeof ref);
+        struct ncl_model_recipe recipe;
+        if (ncl_model_default_recipe(model_flag, &recipe) != NCL_OK) {
+            fprintf(stderr, "nincl eval: %s\n", ncl_last_error());
             return EXIT_USAGE;
         }
-        resize = (int)v;
-        resize_from_meta = 1;
-    } else if (!resize) {
-        resize = ncl_model_input_size(model);
+        snprintf(ref.path, sizeof ref.path, "%s", model_flag);
+        snprintf(ref.model, sizeof ref.model, "%s", model_flag);
+        ref.resize = resize ? resize : recipe.input_size;
+    } else if (!checkpoint) {
+        fprintf(stderr, "nincl eval: --checkpoint is required (a checkpoint.safetensors or a run folder), or "
+                        "--model F.onnx to evaluate an ONNX file's own weights\n");
+        return EXIT_USAGE;
+    } else if ((rc = checkpoint_resolve("eval", checkpoint, model_flag, resize, &ref)) >= 0) {
+        return rc;
     }
-    ncl_st_free(&meta);
+    const char *path = ref.path, *model = ref.model;
+    int model_from_meta = ref.model_from_meta, resize_from_meta = ref.resize_from_meta;
+    resize = ref.resize;
+    enum ncl_status s;
 
     struct ncl_dataset test = {0};
     if ((rc = load_split(data, "t10k", limit, &test)) >= 0)
@@ -127,7 +101,7 @@ int cmd_eval(int argc, char **argv)
         rc = exit_code_for(s);
         goto done;
     }
-    if (s == NCL_OK)
+    if (s == NCL_OK && !onnx_file_weights)
         s = ncl_checkpoint_load(g, path, NULL);
     if (s == NCL_OK)
         s = ncl_device_data_create(ctx, &test, &dd);

@@ -97,13 +97,16 @@ int cmd_train(int argc, char **argv)
     struct device_flags df = {0};
     struct ncl_model_recipe r = {.epochs = 10, .batch = 128, .lr = 0.1f};
     const char *model = "nin", *data = DEFAULT_DATA_DIR, *out = NULL, *resume = NULL, *progress = "auto";
-    const char *devices = NULL, *split = "even";
+    const char *devices = NULL, *split = "even", *init = NULL;
     uint64_t seed = 1;
     int train_limit = 0, test_limit = 0;
     struct flag flags[] = {
         {"model", FLAG_STRING, &model,
          "model: nin (d2l, 224x224), nin-small (28x28; 5 epochs, batch 64, lr 0.02, momentum 0.9) or lenet, lenet-bn, "
-         "alexnet, vgg11, googlenet, resnet18, densenet (the book's recipe each: docs/models.md)", 0,
+         "alexnet, vgg11, googlenet, resnet18, densenet (the book's recipe each: docs/models.md), or an .onnx file "
+         "exported from PyTorch (nin's recipe at the file's input size)", 0, 0, 0, 0},
+        {"init", FLAG_STRING, &init,
+         "starting weights: xavier (train_ch6's, from --seed) or, for an .onnx model, file (its own; the default)", 0,
          0, 0, 0},
         {"epochs", FLAG_INT, &r.epochs, "training epochs", 1, MAX_EPOCHS, 0, 0},
         {"batch", FLAG_INT, &r.batch, "batch size (the last partial batch is kept)", 1, 65536, 0, 0},
@@ -171,6 +174,7 @@ int cmd_train(int argc, char **argv)
     if (r.input_size)
         cfg.recipe.input_size = r.input_size;
     cfg.seed = seed;
+    cfg.init = init;
     cfg.data_dir = data;
     cfg.train_limit = train_limit;
     cfg.test_limit = test_limit;

@@ -15,6 +15,7 @@ static const struct {
     {"train", cmd_train, "train a model on Fashion-MNIST (the d2l recipe by default)"},
     {"bench", cmd_bench, "training and inference speed, per-layer times, start-up and memory"},
     {"eval", cmd_eval, "test accuracy, per-class accuracy and confusion matrix of a checkpoint"},
+    {"export", cmd_export, "write a checkpoint as an ONNX inference model"},
 };
 
 static void usage(FILE *out)

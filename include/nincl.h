@@ -54,7 +54,7 @@
 #include <stdint.h>
 
 #define NINCL_VERSION_MAJOR 0
-#define NINCL_VERSION_MINOR 5
+#define NINCL_VERSION_MINOR 6
 #define NINCL_VERSION_PATCH 0
 
 #ifdef __cplusplus
@@ -234,7 +234,7 @@ struct ncl_shape ncl_graph_output_shape(const struct ncl_graph *g);
 
 /* Parameters: one tensor each, named as the PyTorch state_dict ("0.0.weight"). */
 struct ncl_param_info {
-    char name[64];
+    char name[96];
     int ndim;
     int64_t dims[4];
     size_t count;
@@ -345,6 +345,20 @@ struct ncl_model_recipe {
     float lr, momentum, weight_decay;
 };
 enum ncl_status ncl_model_default_recipe(const char *model, struct ncl_model_recipe *out);
+
+/* ---- ONNX (runtime/onnx-*.c) ---------------------------------------------------------------- */
+
+/* Every ncl_model_* call also takes the path of an .onnx file as the model: a CNN exported
+ * from PyTorch (torch.onnx.export; training mode keeps its BatchNorm and Dropout). The graph
+ * is built from its nodes (Conv, Relu, Sigmoid, MaxPool, AveragePool, GlobalAveragePool,
+ * BatchNormalization, Dropout, Flatten, Reshape to [batch, features], Gemm, MatMul + Add, Add,
+ * Concat, Identity, zero Pad), its parameters are named and initialised as its initializers
+ * (PyTorch's state_dict keys and weights), and its recipe is nin's at the file's input size.
+ * Anything else is refused with NCL_ERR_FORMAT naming the node, its op and the attribute. */
+
+/* Writes g with its current parameters as an ONNX inference model at path (atomically):
+ * opset 13, a symbolic batch, BatchNorm with the running statistics, no Dropout. */
+enum ncl_status ncl_onnx_export(struct ncl_graph *g, const char *path);
 
 
 /* ---- data: Fashion-MNIST / MNIST IDX files (runtime/idx.c) -------------------------------- */
@@ -465,9 +479,12 @@ struct ncl_train_epoch {
 };
 
 struct ncl_train_config {
-    const char *model;            /* a built-in model ("nin", "nin-small") */
+    const char *model;            /* a built-in model ("nin", "nin-small", ...) or an .onnx file */
     struct ncl_model_recipe recipe;   /* set from the model by ncl_train_config_init; change any field */
     uint64_t seed;                /* initialisation, shuffling and dropout; 1 by default */
+    /* Where the weights start: "xavier" (ncl_graph_init_params from seed; built-in models), or
+     * for an ONNX model "file", its initializers (NULL: the default, file for ONNX models). */
+    const char *init;
     const char *data_dir;         /* Fashion-MNIST IDX files (.gz or raw); NULL: /usr/share/datasets/fashion-mnist */
     int64_t train_limit, test_limit;   /* use only the first N images of each split; 0: all */
     /* Output: DIR/checkpoint.safetensors (every epoch and when stopped), DIR/metrics.csv and

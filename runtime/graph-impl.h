@@ -20,7 +20,7 @@ static inline size_t ncl_shape_per_image(struct ncl_shape s)
 
 /* A parameter tensor: a slice of the graph's parameter, gradient and velocity arenas. */
 struct ncl_param {
-    char name[64];
+    char name[96];           /* the state_dict key */
     int ndim;
     int64_t dims[4];
     size_t offset, count;   /* in floats, within the arenas */
@@ -63,7 +63,7 @@ int ncl_backward_reads_y(const struct ncl_layer *l);
 struct ncl_layer {
     const struct ncl_layer_ops *ops;
     struct ncl_graph *g;
-    char name[32], group_name[32];
+    char name[64], group_name[32];   /* name: module path (ONNX: its parameters' prefix or node name) */
     int group;
     struct ncl_tensor *x, *y;       /* first input (xs[0]) and output */
     cl_mem dx, dy;                  /* gradient buffers of x (dxs[0]) and y; dx is NULL when nobody needs it */

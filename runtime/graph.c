@@ -572,7 +572,7 @@ static enum ncl_status reserve_with_plan(struct ncl_graph *g, const struct plan 
     struct ncl_ctx *ctx = g->ctx;
     NCL_TRY(check_memory_plan(g, p));
     uint64_t total = 0;
-    char what[96];
+    char what[160];
     int N = g->input.shape.n;
     /* parameters, gradients and momentum in three arenas: one SGD launch updates them all */
     for (int i = 0; i < g->param_count; i++) {

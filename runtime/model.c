@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model-impl.h"
+#include "onnx-impl.h"
 
 struct nin_block {
     int out, kernel, stride, pad;
@@ -89,12 +90,14 @@ static const struct model_entry *find_model(const char *model)
 static enum ncl_status unknown_model(const char *model)
 {
     return ncl_fail(NCL_ERR_ARG, "unknown model '%s' (choose nin, nin-small, lenet, lenet-bn, alexnet, vgg11, "
-                    "googlenet, resnet18 or densenet)", model ? model : "(null)");
+                    "googlenet, resnet18, densenet, or an .onnx file)", model ? model : "(null)");
 }
 
 enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct ncl_shape input, struct ncl_graph **out)
 {
     *out = NULL;
+    if (ncl_onnx_is_path(model))
+        return ncl_onnx_build(ctx, model, input, out);
     const struct model_entry *m = find_model(model);
     if (!m)
         return unknown_model(model);
@@ -109,8 +112,33 @@ enum ncl_status ncl_model_build(struct ncl_ctx *ctx, const char *model, struct n
     return s;
 }
 
+/* An ONNX model trains with nin's recipe at the size of the file's input. */
+static enum ncl_status onnx_recipe(const char *path, struct ncl_model_recipe *out)
+{
+    Onnx__ModelProto *m;
+    NCL_TRY(ncl_onnx_load(path, &m));
+    const Onnx__ValueInfoProto *input;
+    struct ncl_shape chw;
+    enum ncl_status s = ncl_onnx_input(path, m->graph, &input, &chw);
+    ncl_onnx_unload(m);
+    NCL_TRY(s);
+    if (chw.h != chw.w)
+        return ncl_fail(NCL_ERR_SHAPE, "%s: the model's input is %dx%d; nincl trains on square images", path, chw.h,
+                        chw.w);
+    if (chw.c != 1)
+        return ncl_fail(NCL_ERR_SHAPE, "%s: the model takes %d-channel images; Fashion-MNIST's have 1 channel", path,
+                        chw.c);
+    if (out) {
+        *out = find_model("nin")->recipe;
+        out->input_size = chw.h;
+    }
+    return NCL_OK;
+}
+
 enum ncl_status ncl_model_default_recipe(const char *model, struct ncl_model_recipe *out)
 {
+    if (ncl_onnx_is_path(model))
+        return onnx_recipe(model, out);
     const struct model_entry *m = find_model(model);
     if (!m)
         return unknown_model(model);
@@ -121,6 +149,6 @@ enum ncl_status ncl_model_default_recipe(const char *model, struct ncl_model_rec
 
 int ncl_model_input_size(const char *model)
 {
-    const struct model_entry *m = find_model(model);
-    return m ? m->recipe.input_size : 224;
+    struct ncl_model_recipe r;
+    return ncl_model_default_recipe(model, &r) == NCL_OK ? r.input_size : 224;
 }

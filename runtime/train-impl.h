@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "file-impl.h"
 #include "status-impl.h"
 
 #define NCL_TRAIN_MAX_EPOCHS 10000
@@ -25,9 +26,6 @@ char *ncl_history_encode(const struct ncl_train_history *h);
 int ncl_history_decode(const char *s, struct ncl_train_history *h);
 /* DIR/metrics.csv and DIR/curves.svg, each written atomically; -1 if either failed. */
 int ncl_history_write_files(const char *dir, const struct ncl_train_history *h, int epochs_total);
-
-/* Writes text to path atomically (temporary file beside it, fsync, rename); -1 on failure. */
-int ncl_write_file_atomic(const char *path, const char *text, size_t len);
 
 /* Where a run stands: saved in the checkpoint's metadata with the recipe. */
 struct ncl_train_progress_state {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "replicas-impl.h"
+#include "onnx-impl.h"
 #include "train-impl.h"
 
 #define DEFAULT_DATA_DIR "/usr/share/datasets/fashion-mnist"
@@ -100,6 +101,9 @@ static enum ncl_status check_out_dir(const char *out)
     return NCL_OK;
 }
 
+/* The ONNX model of a run is part of it: DIR/model.onnx, what its checkpoint's "model" names. */
+#define RUN_ONNX_NAME "model.onnx"
+
 /* Creates the output folder (out, else a new folder under runs/ named after the model and the
  * time, never one of another run started in the same second); *created says whether this run
  * made it. */
@@ -121,6 +125,10 @@ static enum ncl_status make_out_dir(const char *out, const char *model, char *di
     struct tm tm;
     localtime_r(&t, &tm);
     mkdir("runs", 0755);
+    char stem[64];   /* "net" of a/b/net.onnx */
+    const char *base = strrchr(model, '/') ? strrchr(model, '/') + 1 : model;
+    snprintf(stem, sizeof stem, "%.*s", (int)(ncl_onnx_name_len(base)), base);
+    model = stem;
     for (int k = 1; k < 1000; k++) {
         int n = snprintf(dir, cap, "runs/%s-%04d%02d%02d-%02d%02d%02d", model, tm.tm_year + 1900, tm.tm_mon + 1,
                          tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
@@ -150,6 +158,10 @@ struct run {
     struct ncl_train_history hist;
     int have_checkpoint;        /* ckpt is this run's (resumed or saved) */
     char dir[4096], ckpt[4200];
+    /* what the replicas build: a built-in model's name, or an ONNX file (the user's for a new
+     * run, which the run folder gets a copy of as model.onnx; that copy when resuming) */
+    char model_path[4200];
+    int onnx;
 };
 
 static void run_free(struct run *r)
@@ -429,6 +441,11 @@ static enum ncl_status open_model(struct run *run)
 {
     const struct ncl_train_config *cfg = run->cfg;
     const struct ncl_model_recipe *r = &run->id.recipe;
+    run->onnx = ncl_onnx_is_path(run->id.model);
+    if (run->onnx && cfg->resume_dir)
+        snprintf(run->model_path, sizeof run->model_path, "%s/%s", cfg->resume_dir, run->id.model);
+    else
+        snprintf(run->model_path, sizeof run->model_path, "%s", run->onnx ? cfg->model : run->id.model);
     struct ncl_device_pick *picks = NULL, one;
     int count = 0;
     enum ncl_status s = NCL_OK;
@@ -440,17 +457,20 @@ static enum ncl_status open_model(struct run *run)
     }
     if (s == NCL_OK)
         s = ncl_replicas_create(cfg->devices ? picks : count ? &one : NULL, count, &cfg->device, &run->dist,
-                                run->id.model, (struct ncl_shape){r->batch, 1, r->input_size, r->input_size},
+                                run->model_path, (struct ncl_shape){r->batch, 1, r->input_size, r->input_size},
                                 cfg->split, &run->train, run->id.seed, &run->reps);
     free(picks);
     if (s != NCL_OK && cfg->resume_dir)   /* the model and its size came from the checkpoint */
-        return ncl_fail_prefix(s, "%s: model '%s' at %dx%d, batch %d (from its metadata)", run->ckpt, run->id.model,
+        return ncl_fail_prefix(s, "%s: model '%s' at %dx%d, batch %d (from its metadata)", run->ckpt, run->model_path,
                                r->input_size, r->input_size, r->batch);
     NCL_TRY(s);
     run->ctx = run->reps.r[0].ctx;
     run->g = run->reps.r[0].g;
     int root = run->dist.rank == 0;
+    /* an ONNX model starts from the file's weights unless asked to start as train_ch6 does */
+    int keep_file_weights = run->onnx && !(cfg->init && strcmp(cfg->init, "xavier") == 0);
     NCL_TRY(cfg->resume_dir && root ? ncl_checkpoint_load(run->g, run->ckpt, NULL)
+            : keep_file_weights     ? NCL_OK
                                     : ncl_graph_init_params(run->g, run->id.seed));
     if (root)
         NCL_TRY(ncl_device_data_create(run->ctx, &run->test, &run->test_dd));
@@ -465,9 +485,13 @@ static enum ncl_status open_model(struct run *run)
 static enum ncl_status new_run(struct run *run)
 {
     const struct ncl_train_config *cfg = run->cfg;
-    snprintf(run->id.model, sizeof run->id.model, "%s", cfg->model ? cfg->model : "");
+    int onnx = ncl_onnx_is_path(cfg->model);
+    snprintf(run->id.model, sizeof run->id.model, "%s", onnx ? RUN_ONNX_NAME : cfg->model ? cfg->model : "");
     struct ncl_model_recipe known;
-    NCL_TRY(ncl_model_default_recipe(run->id.model, &known));
+    NCL_TRY(ncl_model_default_recipe(onnx ? cfg->model : run->id.model, &known));
+    if (cfg->init && strcmp(cfg->init, "xavier") != 0 && !(onnx && strcmp(cfg->init, "file") == 0))
+        return ncl_fail(NCL_ERR_ARG, "init '%s': choose xavier%s", cfg->init,
+                        onnx ? " or file (the ONNX file's weights, the default)" : " (file needs an ONNX model)");
     run->id.recipe = cfg->recipe;
     run->id.seed = cfg->seed;
     run->id.train_limit = cfg->train_limit > 0 ? cfg->train_limit : 0;
@@ -553,6 +577,24 @@ static void fill_result(const struct run *run, struct ncl_train_result *res)
     }
 }
 
+/* The run folder keeps its ONNX model, so that resuming, evaluating and exporting it never
+ * depend on the file it started from. */
+static enum ncl_status copy_model(struct run *run)
+{
+    char *data;
+    size_t len;
+    char to[4200];
+    snprintf(to, sizeof to, "%s/%s", run->dir, RUN_ONNX_NAME);
+    if (ncl_read_file(run->model_path, (size_t)NCL_ONNX_MAX_FILE_BYTES, &data, &len) != 0)
+        return ncl_fail(NCL_ERR_IO, "cannot read %s: %s", run->model_path, strerror(errno));
+    int rc = ncl_write_file_atomic(to, data, len);
+    free(data);
+    if (rc != 0)
+        return ncl_fail(NCL_ERR_IO, "cannot write %s: %s", to, strerror(errno));
+    snprintf(run->model_path, sizeof run->model_path, "%s", to);
+    return NCL_OK;
+}
+
 /* Everything before the first step: the recipe (the config's, or the checkpoint's on resume),
  * the data, the devices and model, and the output folder (*created: made by this run). In an
  * MPI run every rank takes each of these steps together and stops together if one fails. */
@@ -573,8 +615,10 @@ static enum ncl_status prepare(struct run *run, int *created)
     NCL_TRY(ncl_dist_agree(&run->dist, open_model(run)));
     NCL_TRY(ncl_replicas_sync_params(&run->reps));
     if (!cfg->resume_dir) {
-        enum ncl_status s = root ? make_out_dir(cfg->out_dir, run->id.model, run->dir, sizeof run->dir, created)
+        enum ncl_status s = root ? make_out_dir(cfg->out_dir, run->model_path, run->dir, sizeof run->dir, created)
                                  : NCL_OK;
+        if (s == NCL_OK && root && run->onnx)
+            s = copy_model(run);
         NCL_TRY(ncl_dist_agree(&run->dist, s));
         NCL_TRY(ncl_dist_broadcast(&run->dist, run->dir, sizeof run->dir));
         snprintf(run->ckpt, sizeof run->ckpt, "%s/checkpoint.safetensors", run->dir);
@@ -592,7 +636,7 @@ enum ncl_status ncl_train(const struct ncl_train_config *cfg, struct ncl_train_r
     enum ncl_status s = prepare(&run, &created);
     if (s == NCL_OK) {
         if (cfg->on_start && run.dist.rank == 0) {
-            struct ncl_train_start info = {run.id.model,     ncl_ctx_device(run.ctx)->name,
+            struct ncl_train_start info = {run.onnx ? run.model_path : run.id.model, ncl_ctx_device(run.ctx)->name,
                                            run.dir,          run.id.recipe,
                                            run.id.seed,      run.train.count,
                                            run.test.count,   cfg->resume_dir != NULL,

@@ -25,6 +25,13 @@ sys.path.insert(0, HERE)
 import d2l_zoo  # noqa: E402
 import safetensors_io as st  # noqa: E402
 
+sys.path.insert(0, os.path.join(HERE, "..", "bench"))
+import torch_models  # noqa: E402
+
+# the book's zoo, and NiN (d2l 8.3) with nin-small as nincl builds them
+MODELS = dict(d2l_zoo.MODELS, nin=lambda: torch_models.nin(init=False),
+              **{"nin-small": lambda: torch_models.nin_small(init=False)})
+
 
 def scaled_diff(got, want, base=None):
     """max |got - want| relative to the reference's largest magnitude (of want - base: the
@@ -38,19 +45,30 @@ def scaled_diff(got, want, base=None):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--model", required=True, choices=sorted(d2l_zoo.MODELS))
+    ap.add_argument("--model", required=True, choices=sorted(MODELS))
     ap.add_argument("--dir", required=True)
     ap.add_argument("--lr", type=float, required=True)
     ap.add_argument("--steps", type=int, default=3)
     ap.add_argument("--tol", type=float, default=1e-4)
     ap.add_argument("--step-tol", type=float, default=1e-3)
+    ap.add_argument("--expect-weights", help="DIR's weights must equal this state_dict (what an ONNX file held)")
     a = ap.parse_args()
     torch.set_num_threads(max(1, os.cpu_count() or 1))
     weights = st.load(os.path.join(a.dir, "weights.safetensors"))
     batch = st.load(os.path.join(a.dir, "batch.safetensors"))
+    if a.expect_weights:   # nincl started from the ONNX file's weights, exactly
+        want = st.load(a.expect_weights)   # all but num_batches_tracked, which ONNX does not hold
+        if not set(want) <= set(weights):
+            print(f"{a.model}: initializers nincl did not read: {sorted(set(want) - set(weights))}")
+            return 1
+        bad = [k for k in want if not torch.equal(want[k], weights[k])]
+        print(f"{a.model}: {len(want)} initializers of the ONNX file read, {len(want) - len(bad)} exactly")
+        if bad:
+            print(f"  FAIL differ: {bad[:8]}")
+            return 1
 
     def fresh():
-        m = d2l_zoo.MODELS[a.model]()
+        m = MODELS[a.model]()
         m.load_state_dict(weights, strict=True)
         for mod in m.modules():
             if isinstance(mod, torch.nn.Dropout):
@@ -84,7 +102,7 @@ def main():
     # values (float32 rounding grows by orders of magnitude in three steps, in PyTorch itself),
     # so it is printed for information only.
     def step(start, dtype, steps=1):
-        m = d2l_zoo.MODELS[a.model]()
+        m = MODELS[a.model]()
         m.load_state_dict(start, strict=True)
         m = m.to(dtype).train()
         for mod in m.modules():

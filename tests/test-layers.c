@@ -943,7 +943,7 @@ static void test_accumulate_sgd(void)
                 v[i][j] = step == 0 ? d : sgd.momentum * v[i][j] + d;
                 w[i][j] -= sgd.lr * v[i][j];
             }
-            char what[96];
+            char what[160];
             snprintf(what, sizeof what, "momentum step %d: %s", step + 1, g->params[i].name);
             OK(ncl_graph_read_param(g, i, dev[i]));
             CHECK_CLOSE(what, dev[i], w[i], (long)pc[i]);
@@ -1192,7 +1192,7 @@ static void test_chain(void)
         ncl_graph_param_info(g, i, &info);
         got = fvec(info.count);
         OK(ncl_graph_read_grad(g, i, got));
-        char what[96];
+        char what[160];
         snprintf(what, sizeof what, "chain: d%s", info.name);
         CHECK_CLOSE(what, got, dw[i], (long)info.count);
         free(got);
