@@ -231,14 +231,20 @@ static Onnx__ValueInfoProto *value_info(struct builder *b, const char *name, con
     return v;
 }
 
-/* The nodes of layer i, reading `in` (its inputs' names) and writing `out`. */
+/* The nodes of layer i, reading `in` (its inputs' names) and writing `out`. Node names are the
+ * layer's, made unique (engines such as OpenCV's name their layers after them). */
 static enum ncl_status export_layer(struct builder *b, struct ncl_graph *g, int i, const char *const *in,
                                     const char *out, float *buf)
 {
     const struct ncl_layer *l = &g->layers[i];
     const struct ncl_layer_ops *ops = l->ops;
-    char pre[96];
+    char pre[96], name[96], relu_name[112];
     snprintf(pre, sizeof pre, "%s_pre_relu", out);
+    snprintf(name, sizeof name, "%s", l->name);
+    for (int j = 0; j < i; j++)
+        if (strcmp(g->layers[j].name, l->name) == 0)
+            snprintf(name, sizeof name, "%s_%d", l->name, i);
+    snprintf(relu_name, sizeof relu_name, "%s/relu", name);
     if (ops == &ncl_layer_conv_ops || ops == &ncl_layer_linear_ops) {
         NCL_TRY(add_param(b, g, l->param_index[0], buf));
         NCL_TRY(add_param(b, g, l->param_index[1], buf));
@@ -250,28 +256,28 @@ static enum ncl_status export_layer(struct builder *b, struct ncl_graph *g, int 
             Onnx__AttributeProto *a[5] = {attr_ints(b, "kernel_shape", k, 2), attr_ints(b, "strides", s, 2),
                                           attr_ints(b, "pads", p, 4), attr_ints(b, "dilations", one, 2),
                                           attr_int(b, "group", 1)};
-            add_node(b, "Conv", l->name, inputs, 3, y, a, 5);
+            add_node(b, "Conv", name, inputs, 3, y, a, 5);
         } else {
             Onnx__AttributeProto *a[3] = {attr_float(b, "alpha", 1.0f), attr_float(b, "beta", 1.0f),
                                           attr_int(b, "transB", 1)};
-            add_node(b, "Gemm", l->name, inputs, 3, y, a, 3);
+            add_node(b, "Gemm", name, inputs, 3, y, a, 3);
         }
         if (l->conv.relu)
-            add_node(b, "Relu", l->name, (const char *const[]){pre}, 1, out, NULL, 0);
+            add_node(b, "Relu", relu_name, (const char *const[]){pre}, 1, out, NULL, 0);
     } else if (ops == &ncl_layer_maxpool_ops || ops == &ncl_layer_maxpool_pad_ops || ops == &ncl_layer_avgpool_ops) {
         int pad = ops == &ncl_layer_maxpool_pad_ops ? l->pool_pad : 0;
         int64_t k[2] = {l->pool_kernel, l->pool_kernel}, s[2] = {l->pool_stride, l->pool_stride},
                 p[4] = {pad, pad, pad, pad};
         Onnx__AttributeProto *a[3] = {attr_ints(b, "kernel_shape", k, 2), attr_ints(b, "strides", s, 2),
                                       attr_ints(b, "pads", p, 4)};
-        add_node(b, ops == &ncl_layer_avgpool_ops ? "AveragePool" : "MaxPool", l->name, in, 1, out, a, 3);
+        add_node(b, ops == &ncl_layer_avgpool_ops ? "AveragePool" : "MaxPool", name, in, 1, out, a, 3);
     } else if (ops == &ncl_layer_gap_ops) {
-        add_node(b, "GlobalAveragePool", l->name, in, 1, out, NULL, 0);
+        add_node(b, "GlobalAveragePool", name, in, 1, out, NULL, 0);
     } else if (ops == &ncl_layer_flatten_ops) {
         Onnx__AttributeProto *a[1] = {attr_int(b, "axis", 1)};
-        add_node(b, "Flatten", l->name, in, 1, out, a, 1);
+        add_node(b, "Flatten", name, in, 1, out, a, 1);
     } else if (ops == &ncl_layer_relu_ops || ops == &ncl_layer_sigmoid_ops) {
-        add_node(b, ops == &ncl_layer_relu_ops ? "Relu" : "Sigmoid", l->name, in, 1, out, NULL, 0);
+        add_node(b, ops == &ncl_layer_relu_ops ? "Relu" : "Sigmoid", name, in, 1, out, NULL, 0);
     } else if (ops == &ncl_layer_batchnorm2d_ops || ops == &ncl_layer_batchnorm1d_ops) {
         NCL_TRY(add_param(b, g, l->param_index[0], buf));
         NCL_TRY(add_param(b, g, l->param_index[1], buf));
@@ -280,14 +286,14 @@ static enum ncl_status export_layer(struct builder *b, struct ncl_graph *g, int 
         const char *inputs[5] = {in[0], g->params[l->param_index[0]].name, g->params[l->param_index[1]].name,
                                  g->states[l->state_index[0]].name, g->states[l->state_index[1]].name};
         Onnx__AttributeProto *a[2] = {attr_float(b, "epsilon", 1e-5f), attr_float(b, "momentum", 0.9f)};
-        add_node(b, "BatchNormalization", l->name, inputs, 5, out, a, 2);
+        add_node(b, "BatchNormalization", name, inputs, 5, out, a, 2);
     } else if (ops == &ncl_layer_add_ops) {
-        add_node(b, "Add", l->name, in, 2, out, NULL, 0);
+        add_node(b, "Add", name, in, 2, out, NULL, 0);
     } else if (ops == &ncl_layer_concat_ops) {
         Onnx__AttributeProto *a[1] = {attr_int(b, "axis", 1)};
-        add_node(b, "Concat", l->name, in, (size_t)l->ninputs, out, a, 1);
+        add_node(b, "Concat", name, in, (size_t)l->ninputs, out, a, 1);
     } else {
-        return ncl_fail(NCL_ERR_ARG, "layer %s (%s) cannot be written as ONNX", l->name, ops->kind);
+        return ncl_fail(NCL_ERR_ARG, "layer %s (%s) cannot be written as ONNX", name, ops->kind);
     }
     return b->failed ? ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory") : NCL_OK;
 }

@@ -55,6 +55,8 @@ struct ncl_onnx_plan {
     char *param_transposed;     /* a [in, out] initializer of a [out, in] Linear weight */
     const Onnx__TensorProto **state_src;   /* NULL: num_batches_tracked, which starts at 0 */
     int param_cap, state_cap;
+    Onnx__TensorProto **aliases;   /* Identity of an initializer: its tensor under another name */
+    int alias_count, alias_cap;
 };
 /* Adds the layers of m's graph to g (created with the file's channels; any batch and image
  * size the layers accept), naming parameters and states after the initializers. */

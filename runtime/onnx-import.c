@@ -248,11 +248,11 @@ static enum ncl_status init_input(struct importer *im, const Onnx__NodeProto *n,
     if (v->taken)
         return node_fail(im, n, "initializer '%s' is used by another node too: shared weights are not supported",
                          v->name);
-    int64_t count;
-    NCL_TRY(ncl_onnx_tensor_count(im->path, v->t, &count));
     if (v->t->data_type != ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT)
         return node_fail(im, n, "initializer '%s' has data type %d; parameters must be float (1)", v->name,
                          (int)v->t->data_type);
+    int64_t count;
+    NCL_TRY(ncl_onnx_tensor_count(im->path, v->t, &count));
     if ((int)v->t->n_dims != ndim)
         return node_fail(im, n, "initializer '%s' has %zu dimensions, needs %d", v->name, v->t->n_dims, ndim);
     v->taken = 1;
@@ -868,7 +868,30 @@ static enum ncl_status import_identity(struct importer *im, int i)
     struct value *v = value_of(&im->values, n->input[0]);
     if (v->kind == V_TENSOR)
         return alias_input(im, n);
-    return node_fail(im, n, "input '%s' must be computed by the graph", n->input[0]);
+    if (v->kind != V_INIT)
+        return node_fail(im, n, "input '%s' must be computed by the graph or be an initializer", n->input[0]);
+    /* PyTorch's inference export keeps one copy of equal initializers (zero biases) and gives
+     * the others as Identity nodes, named as their parameters: each is a parameter of its own */
+    NCL_TRY(only_first_output(im, n));
+    struct ncl_onnx_plan *p = im->plan;
+    if (p->alias_count == p->alias_cap) {
+        int cap = p->alias_cap ? 2 * p->alias_cap : 16;
+        Onnx__TensorProto **a = realloc(p->aliases, sizeof *a * (size_t)cap);
+        if (!a)
+            return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
+        p->aliases = a;
+        p->alias_cap = cap;
+    }
+    Onnx__TensorProto *copy = malloc(sizeof *copy);
+    if (!copy)
+        return ncl_fail(NCL_ERR_NO_MEMORY, "out of host memory");
+    *copy = *v->t;   /* the same data, under the output's name */
+    copy->name = n->output[0];
+    p->aliases[p->alias_count++] = copy;
+    struct value *out = value_of(&im->values, n->output[0]);
+    out->kind = V_INIT;
+    out->t = copy;
+    return NCL_OK;
 }
 
 static enum ncl_status import_constant(struct importer *im, int i)
@@ -1095,6 +1118,9 @@ void ncl_onnx_plan_free(struct ncl_onnx_plan *plan)
     free(plan->param_src);
     free(plan->param_transposed);
     free(plan->state_src);
+    for (int i = 0; i < plan->alias_count; i++)
+        free(plan->aliases[i]);
+    free(plan->aliases);
     memset(plan, 0, sizeof *plan);
 }
 
