@@ -13,8 +13,9 @@ if [ "${1:-}" = --sanitize ]; then
     build=build-san
     options="$options -DNINCL_SANITIZE=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo"
 fi
-# the checkpoint test loads a nincl checkpoint into the reference model in Debian's PyTorch
-export NINCL_EXTRA_PACKAGES="python3-torch python3-numpy"
+# the checkpoint and zoo tests run the reference models in Debian's PyTorch; the ONNX tests export
+# from it, read the files with python3-onnx and run nincl's exports in OpenCV's dnn
+export NINCL_EXTRA_PACKAGES="python3-torch python3-numpy python3-onnx libopencv-dnn-dev"
 # shellcheck disable=SC2086
 scripts/setup.sh "$build" $options
 cd "$build"
