@@ -1047,6 +1047,8 @@ static enum ncl_status import_node(struct importer *im, int i)
     const char *domain = ncl_onnx_str(n->domain);
     if (*domain && strcmp(domain, "ai.onnx") != 0)
         return node_fail(im, n, "operator domain '%s' is not supported (only the default ONNX domain)", domain);
+    if (n->n_output < 1 || !*n->output[0])
+        return node_fail(im, n, "has no output");
     for (size_t k = 0; k < sizeof ops / sizeof ops[0]; k++)
         if (strcmp(n->op_type, ops[k].name) == 0)
             return ops[k].import(im, i);
