@@ -72,7 +72,7 @@ int cmd_bench(int argc, char **argv)
     const char *devices = NULL, *split = "even";
     int batch = 128, resize = 0, steps = 3, warmup = 1, json = 0, cold = 0;
     struct flag flags[] = {
-        {"model", FLAG_STRING, &model, "model: nin, nin-small, lenet, lenet-bn, alexnet, vgg11, googlenet, resnet18 or densenet", 0, 0, 0, 0},
+        {"model", FLAG_STRING, &model, "model: nin, nin-small, lenet, lenet-bn, alexnet, vgg11, googlenet, resnet18, densenet or an .onnx file", 0, 0, 0, 0},
         {"batch", FLAG_INT, &batch, "batch size", 1, 65536, 0, 0},
         {"resize", FLAG_INT, &resize, "input size (0: 224 for nin, 28 for nin-small)", 0, 4096, 0, 0},
         {"steps", FLAG_INT, &steps, "timed steps (training and inference each)", 1, 100000, 0, 0},
@@ -215,7 +215,13 @@ int cmd_bench(int argc, char **argv)
         printf("device memory: %.1f MiB\n\n", peak / 1048576.0);
         /* GFLOP/s count a convolution's direct arithmetic: above the device's peak where Winograd
          * does fewer multiplications */
-        printf("%-6s %-18s %-9s %11s %11s %9s %9s\n", "layer", "kind", "method", "forward ms", "backward ms",
+        int name_w = 6;   /* the layer column as wide as the longest name (ONNX models' are long) */
+        for (int i = 0; i < layers; i++) {
+            struct ncl_layer_info info;
+            ncl_graph_layer_info(g, i, &info);
+            name_w = (int)strlen(info.name) > name_w ? (int)strlen(info.name) : name_w;
+        }
+        printf("%-*s %-18s %-9s %11s %11s %9s %9s\n", name_w, "layer", "kind", "method", "forward ms", "backward ms",
                "fwd GF/s", "bwd GF/s");
         double tf = 0, tb = 0;
         for (int i = 0; i < layers; i++) {
@@ -223,7 +229,7 @@ int cmd_bench(int argc, char **argv)
             ncl_graph_layer_info(g, i, &info);
             double fl = ncl_graph_layer_flops(g, i) * batch;
             double bfl = i ? 2 * fl : fl;
-            printf("%-6s %-18s %-9s", info.name, info.kind, info.method);
+            printf("%-*s %-18s %-9s", name_w, info.name, info.kind, info.method);
             print_ms(layers_ok, fwd[i]);
             print_ms(layers_ok, bwd[i]);
             if (layers_ok)
@@ -233,7 +239,7 @@ int cmd_bench(int argc, char **argv)
             tf += fwd[i] > 0 ? fwd[i] : 0;
             tb += bwd[i] > 0 ? bwd[i] : 0;
         }
-        printf("%-6s %-18s %-9s", "total", "", "");
+        printf("%-*s %-18s %-9s", name_w, "total", "", "");
         print_ms(layers_ok, tf);
         print_ms(layers_ok, tb);
         printf("\n");

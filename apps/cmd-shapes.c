@@ -16,7 +16,7 @@ int cmd_shapes(int argc, char **argv)
     int batch = 1;
     struct flag flags[] = {
         {"model", FLAG_STRING, &model,
-         "model: nin, nin-small, lenet, lenet-bn, alexnet, vgg11, googlenet, resnet18 or densenet", 0, 0, 0, 0},
+         "model: nin, nin-small, lenet, lenet-bn, alexnet, vgg11, googlenet, resnet18, densenet or an .onnx file", 0, 0, 0, 0},
         {"input", FLAG_STRING, &input, "input size per image as CxHxW (not given: the model's own size)", 0, 0, 0, 0},
         {"batch", FLAG_INT, &batch, "batch size", 1, 65536, 0, 0},
         DEVICE_FLAGS(df),

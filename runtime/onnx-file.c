@@ -225,10 +225,12 @@ enum ncl_status ncl_onnx_input(const char *path, const Onnx__GraphProto *g, cons
         return ncl_fail(NCL_ERR_FORMAT, "%s: input '%s' has %zu dimensions; nincl reads [batch, channels, height, "
                         "width] image inputs", path, v->name, shape ? shape->n_dim : (size_t)0);
     int64_t c = dim_value(shape, 1), h = dim_value(shape, 2), w = dim_value(shape, 3), n = dim_value(shape, 0);
-    if (c < 1 || h < 1 || w < 1 || c > 4096 || h > 65536 || w > 65536 || n == 0 || n > 65536)
+    /* sizes nincl can train: those of its recipes (4096) and at most 64M values per image */
+    if (c < 1 || h < 1 || w < 1 || c > 4096 || h > 4096 || w > 4096 || c * h * w > ((int64_t)1 << 26) || n == 0 ||
+        n > 65536)
         return ncl_fail(NCL_ERR_FORMAT, "%s: input '%s' has shape [%lld, %lld, %lld, %lld]: channels, height and "
-                        "width must be fixed sizes in [1, 4096], [1, 65536], [1, 65536] (the batch may be symbolic)",
-                        path, v->name, (long long)n, (long long)c, (long long)h, (long long)w);
+                        "width must be fixed sizes in [1, 4096] with at most 2^26 values per image (the batch may "
+                        "be symbolic)", path, v->name, (long long)n, (long long)c, (long long)h, (long long)w);
     *chw = (struct ncl_shape){(int)(n > 0 ? n : 0), (int)c, (int)h, (int)w};
     return NCL_OK;
 }

@@ -19,6 +19,7 @@ enum value_kind {
     V_CONST,        /* a Constant node's output */
     V_TRANSPOSED,   /* Transpose of a 2-d initializer (MatMul's weight) */
     V_UNUSABLE,     /* an output nincl does not compute (BatchNormalization's running statistics, a mask) */
+    V_INTS,         /* a few integers computed from shapes (x.view(x.size(0), -1): Shape, Gather, ...) */
 };
 
 struct value {
@@ -30,6 +31,8 @@ struct value {
     int consumers;              /* node inputs that read it */
     int consumer;               /* the last node that reads it */
     int taken;                  /* an initializer already given to a layer */
+    int64_t ints[8];            /* V_INTS: the values, NCL_ONNX_BATCH for the batch size */
+    int nints, ints_ndim;       /* V_INTS: count, and 0 (a scalar) or 1 */
 };
 
 /* Names to values, open addressing (a file may have many thousands). */
@@ -260,11 +263,22 @@ static enum ncl_status init_input(struct importer *im, const Onnx__NodeProto *n,
     return NCL_OK;
 }
 
-/* A constant input (Constant node or initializer) as integers: count values at most. */
+/* The batch size in V_INTS values: symbolic until a batch is run. */
+#define NCL_ONNX_BATCH INT64_MIN
+
+/* A constant input (Constant node, initializer, or integers computed from shapes) as integers:
+ * count values at most. */
 static enum ncl_status const_ints(struct importer *im, const Onnx__NodeProto *n, int i, int64_t *out, int max,
                                   int *count)
 {
     const struct value *v = value_of(&im->values, n->input[i]);
+    if (v->kind == V_INTS) {
+        if (v->nints > max)
+            return node_fail(im, n, "input '%s' has %d values, at most %d expected", n->input[i], v->nints, max);
+        memcpy(out, v->ints, (size_t)v->nints * sizeof *out);
+        *count = v->nints;
+        return NCL_OK;
+    }
     if (v->kind != V_CONST && v->kind != V_INIT)
         return node_fail(im, n, "input '%s' must be a constant", n->input[i]);
     int64_t c;
@@ -759,7 +773,7 @@ static enum ncl_status import_reshape(struct importer *im, int i)
     struct ncl_shape in = tensor_shape(im, x, NULL);
     int64_t features = (int64_t)in.c * in.h * in.w;
     int batch_ok = count == 2 && ((shape[0] == 0 && !allowzero) || (shape[0] == -1 && shape[1] == features) ||
-                                  (shape[0] == in.n && shape[1] == -1));
+                                  shape[0] == NCL_ONNX_BATCH);
     if (!batch_ok || !(shape[1] == -1 || shape[1] == features))
         return node_fail(im, n, "only a reshape to [batch, %lld] (a flatten) is supported", (long long)features);
     return add_flatten(im, i, x);
@@ -809,12 +823,121 @@ static enum ncl_status import_add(struct importer *im, int i)
     return NCL_OK;
 }
 
+/* ---- integers computed from shapes: what x.view(x.size(0), -1) exports ----------------------- */
+
+static struct value *ints_output(struct importer *im, const Onnx__NodeProto *n, int ndim)
+{
+    struct value *v = value_of(&im->values, n->output[0]);
+    v->kind = V_INTS;
+    v->ints_ndim = ndim;
+    v->nints = 0;
+    return v;
+}
+
+/* Shape(x): [batch, C, H, W], or [batch, features] of a flattened tensor. */
+static enum ncl_status import_shape(struct importer *im, int i)
+{
+    const Onnx__NodeProto *n = im->gp->node[i];
+    static const char *const none[] = {NULL};
+    NCL_TRY(check_attrs(im, n, none));   /* start and end (opset 15) are not supported */
+    NCL_TRY(need_inputs(im, n, 1, 1));
+    int x = 0, flat;
+    NCL_TRY(tensor_input(im, n, 0, &x));
+    struct ncl_shape sh = tensor_shape(im, x, &flat);
+    struct value *v = ints_output(im, n, 1);
+    int64_t dims[4] = {NCL_ONNX_BATCH, sh.c, sh.h, sh.w};
+    v->nints = flat ? 2 : 4;
+    memcpy(v->ints, dims, sizeof dims);
+    return NCL_OK;
+}
+
+/* Gather(ints, index) on axis 0: one value (a scalar index) or several. */
+static enum ncl_status import_gather(struct importer *im, int i)
+{
+    const Onnx__NodeProto *n = im->gp->node[i];
+    static const char *const known[] = {"axis", NULL};
+    NCL_TRY(check_attrs(im, n, known));
+    NCL_TRY(need_inputs(im, n, 2, 2));
+    int64_t axis;
+    NCL_TRY(attr_int(im, n, "axis", 0, &axis));
+    const struct value *data = value_of(&im->values, n->input[0]), *index = value_of(&im->values, n->input[1]);
+    if (data->kind != V_INTS || axis != 0)
+        return node_fail(im, n, "only gathering from a shape (x.size(i)) is supported");
+    int64_t vals[8], idx[8];
+    int count, nidx;
+    NCL_TRY(const_ints(im, n, 0, vals, 8, &count));
+    NCL_TRY(const_ints(im, n, 1, idx, 8, &nidx));
+    int scalar = index->kind == V_INTS ? index->ints_ndim == 0 : index->t->n_dims == 0;
+    struct value *v = ints_output(im, n, scalar ? 0 : 1);
+    for (int k = 0; k < nidx; k++) {
+        int64_t j = idx[k] < 0 ? idx[k] + count : idx[k];
+        if (j < 0 || j >= count)
+            return node_fail(im, n, "index %lld is outside a shape of %d values", (long long)idx[k], count);
+        v->ints[v->nints++] = vals[j];
+    }
+    return NCL_OK;
+}
+
+/* Unsqueeze of a scalar on axis 0: a 1-value list (axes as input from opset 13, else attribute). */
+static enum ncl_status import_unsqueeze(struct importer *im, int i)
+{
+    const Onnx__NodeProto *n = im->gp->node[i];
+    static const char *const known[] = {"axes", NULL};
+    NCL_TRY(check_attrs(im, n, known));
+    NCL_TRY(need_inputs(im, n, 1, 2));
+    int64_t axes[8], vals[8];
+    int naxes = 0, count;
+    if (input_count(n) == 2) {
+        NCL_TRY(const_ints(im, n, 1, axes, 8, &naxes));
+    } else {
+        const int64_t *a;
+        size_t c;
+        NCL_TRY(attr_ints(im, n, "axes", &a, &c));
+        for (size_t k = 0; k < c && k < 8; k++)
+            axes[k] = a[k];
+        naxes = (int)(c < 8 ? c : 8);
+    }
+    const struct value *data = value_of(&im->values, n->input[0]);
+    int scalar = data->kind == V_INTS ? data->ints_ndim == 0
+                 : (data->kind == V_CONST || data->kind == V_INIT) && data->t->n_dims == 0;
+    if (!scalar || naxes != 1 || axes[0] != 0)
+        return node_fail(im, n, "only unsqueezing a scalar of a shape computation on axis 0 is supported");
+    NCL_TRY(const_ints(im, n, 0, vals, 1, &count));
+    struct value *v = ints_output(im, n, 1);
+    v->ints[0] = vals[0];
+    v->nints = 1;
+    return NCL_OK;
+}
+
+/* Concat on axis 0 of integer lists: a shape being assembled ([batch, -1]). */
+static enum ncl_status import_concat_ints(struct importer *im, int i)
+{
+    const Onnx__NodeProto *n = im->gp->node[i];
+    int64_t axis;
+    NCL_TRY(attr_int(im, n, "axis", 0, &axis));
+    if (axis != 0)
+        return node_fail(im, n, "integer lists concatenate on axis 0, not %lld", (long long)axis);
+    int64_t all[8];
+    int total = 0;
+    for (int k = 0; k < input_count(n); k++) {
+        int count;
+        NCL_TRY(const_ints(im, n, k, all + total, 8 - total, &count));
+        total += count;
+    }
+    struct value *v = ints_output(im, n, 1);
+    memcpy(v->ints, all, (size_t)total * sizeof *all);
+    v->nints = total;
+    return NCL_OK;
+}
+
 static enum ncl_status import_concat(struct importer *im, int i)
 {
     const Onnx__NodeProto *n = im->gp->node[i];
     static const char *const known[] = {"axis", NULL};
     NCL_TRY(check_attrs(im, n, known));
     NCL_TRY(need_inputs(im, n, 1, NCL_LAYER_MAX_INPUTS));
+    if (value_of(&im->values, n->input[0])->kind != V_TENSOR)
+        return import_concat_ints(im, i);
     int64_t axis;
     NCL_TRY(attr_int(im, n, "axis", 1, &axis));
     int ids[NCL_LAYER_MAX_INPUTS], count = input_count(n);
@@ -934,6 +1057,9 @@ static const struct op {
     {"Pad", import_pad},
     {"Identity", import_identity},
     {"Constant", import_constant},
+    {"Shape", import_shape},
+    {"Gather", import_gather},
+    {"Unsqueeze", import_unsqueeze},
 };
 
 /* ---- the graph -------------------------------------------------------------------------- */
@@ -1054,7 +1180,8 @@ static enum ncl_status import_node(struct importer *im, int i)
             return ops[k].import(im, i);
     return node_fail(im, n, "operator not supported; nincl reads Conv, Relu, Sigmoid, MaxPool, AveragePool, "
                      "GlobalAveragePool, BatchNormalization, Dropout, Flatten, Reshape, Gemm, MatMul + Add, Add, "
-                     "Concat, Pad (zero), Identity, Constant and Transpose");
+                     "Concat, Pad (zero), Identity, Constant, Transpose, and Shape, Gather, Unsqueeze for a "
+                     "flatten's shape");
 }
 
 /* The one graph output must be the last layer's [batch, classes] scores: the loss reads them. */

@@ -11,7 +11,9 @@ libopencv-dnn):
    padded max pooling, Dropout and fused ReLUs writes files that onnx.checker accepts, that
    OpenCV's dnn runs with nincl's eval logits (<= 1e-4 of their largest), and that nincl
    reads back to the same logits; `nincl eval --model F.onnx` uses the file's weights.
-3. Each kind of bad file (unsupported operator, attribute value or data type, a truncated or
+3. A network written by hand (x.view(x.size(0), -1), x @ W.t() + b) imports with PyTorch's
+   logits.
+4. Each kind of bad file (unsupported operator, attribute value or data type, a truncated or
    mistyped protobuf, a missing initializer, a cycle, disagreeing shapes, absurd dimensions)
    and an export that cannot be written: exit 2 and one line naming the problem.
 Exit 0 when all hold, 1 otherwise."""
@@ -155,6 +157,41 @@ def exports(opencv, lenet_run):
     check(rc == 0 and "test acc" in out, f"eval --model F.onnx of an inference export (exit {rc})", err)
 
 
+# ---- users' own networks -------------------------------------------------------------------
+
+class ViewNet(torch.nn.Module):
+    """x.view(x.size(0), -1) (Shape, Gather, Unsqueeze, Concat, Reshape) and x @ W.t() + b
+    (Transpose, MatMul, Add): how hand-written forward() methods flatten and project."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(1, 3, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(3)
+        self.w = torch.nn.Parameter(torch.randn(10, 3 * 5 * 5) * 0.1)
+        self.b = torch.nn.Parameter(torch.randn(10))
+
+    def forward(self, x):
+        y = torch.nn.functional.max_pool2d(torch.relu(self.bn(self.conv(x))), 2)
+        return y.view(y.size(0), -1) @ self.w.t() + self.b
+
+
+def own_networks():
+    net = ViewNet()
+    f = os.path.join(TMP, "view.onnx")
+    export(net, f, 10)
+    n = 3
+    x = torch.rand(n, 1, 10, 10)
+    xf, yf = os.path.join(TMP, "view-x.f32"), os.path.join(TMP, "view-y.f32")
+    x.numpy().astype("<f4").tofile(xf)
+    r = subprocess.run([ONNX_RUN, f, "-", "10", xf, str(n), yf], capture_output=True, text=True)
+    check(r.returncode == 0, "a network with x.view(x.size(0), -1) and x @ W.t() + b imports", r.stderr)
+    if r.returncode == 0:
+        with torch.no_grad():
+            want = net.eval()(x).numpy()
+        d = scaled(np.fromfile(yf, dtype="<f4").reshape(n, -1), want)
+        check(d <= 1e-4, f"its eval logits are PyTorch's (within {d:.2g})")
+
+
 # ---- bad files -----------------------------------------------------------------------------
 
 def model_file(name, nodes, inits, in_shape=(None, 1, 8, 8), out_name="y", elem=TensorProto.FLOAT, raw=None):
@@ -271,6 +308,7 @@ def main():
         opencv = run_opencv_binary()
         if opencv:
             exports(opencv, run)
+        own_networks()
         rejections(os.path.join(TMP, "lenet.onnx"))
         export_refusals(run)
     finally:

@@ -4,7 +4,7 @@ PyTorch, small enough to fuzz quickly (a few channels at 8x8), covering every op
 reader takes: a training export of a tiny LeNet with BatchNorm (Conv, BatchNormalization with
 three outputs, Sigmoid, Pad + AveragePool, Flatten, Gemm), a residual block (Add, padded
 MaxPool, GlobalAveragePool), a GoogLeNet-like block (Concat of four, fused Relu), a NiN-like
-net with Dropout, a Reshape to [batch, features] and MatMul + Add, and an inference export (Identity of
+net with Dropout, a Reshape to [batch, features] and MatMul + Add, x.view(x.size(0), -1), and an inference export (Identity of
 initializers). Run with /usr/bin/python3 (Debian's torch); the files are committed."""
 import os
 import sys
@@ -52,6 +52,17 @@ class ViewMatMul(nn.Module):
         return y @ self.w.t() + self.b
 
 
+class View(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(1, 2, 3)
+        self.fc = nn.Linear(2 * 6 * 6, 10)
+
+    def forward(self, x):
+        y = torch.sigmoid(self.c(x))
+        return self.fc(y.view(y.size(0), -1))   # Shape, Gather, Unsqueeze, Concat, Reshape
+
+
 MODELS = {
     "lenet-bn": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Sigmoid(), nn.AvgPool2d(2, 2),
                                        nn.Flatten(), nn.Linear(2 * 3 * 3, 6), nn.BatchNorm1d(6), nn.Sigmoid(),
@@ -64,6 +75,7 @@ MODELS = {
                                           nn.Dropout(0.5), nn.Conv2d(3, 10, 1), nn.AdaptiveAvgPool2d((1, 1)),
                                           nn.Flatten()), True),
     "matmul": (ViewMatMul, True),
+    "view": (View, True),
     "inference": (lambda: nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.Conv2d(2, 2, 3), nn.ReLU(),
                                         nn.Flatten(), nn.Linear(2 * 4 * 4, 10)), False),
 }
