@@ -6,16 +6,13 @@
 builds the book's module M (scripts/d2l_zoo.py, or NiN / nin-small of bench/torch_models.py)
 with PyTorch's own initialisation from --seed, and writes DIR/model.onnx with
 torch.onnx.export(training=TRAINING, do_constant_folding=False, a symbolic batch; --eval: an
-inference export) and DIR/exported.safetensors, the file's initializers under the module's state_dict keys, which
-nincl must read back exactly."""
+inference export)."""
 import argparse
 import os
 import sys
 import warnings
 
-import onnx
 import torch
-from onnx import numpy_helper
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -46,16 +43,6 @@ def main():
         torch.onnx.export(net, torch.zeros(2, 1, a.size, a.size), os.path.join(a.out, "model.onnx"),
                           training=mode, do_constant_folding=False, input_names=["x"], output_names=["y"],
                           dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}})
-    # what nincl must start from: the file's initializers (the trace of a training export has
-    # already moved the module's running statistics once), under the module's state_dict keys
-    m = onnx.load(os.path.join(a.out, "model.onnx"))
-    inits = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy()) for t in m.graph.initializer}
-    keys = net.state_dict().keys()
-    missing = [k for k in keys if k not in inits and not k.endswith("num_batches_tracked")]
-    if missing:
-        print(f"onnx-from-pytorch: the export has no initializer for {missing[:5]}")
-        return 1
-    st.save({k: inits[k] for k in keys if k in inits}, os.path.join(a.out, "exported.safetensors"))
     return 0
 
 
