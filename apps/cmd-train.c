@@ -1,4 +1,4 @@
-/* nincl train: the command-line layer over ncl_train (runtime/trainer.c): flags to a training
+/* nincl train: the command-line layer over ncl_train (runtime/train/trainer.c): flags to a training
  * config, progress as a bar on a terminal or plain lines, the epoch lines, and exit codes
  * (0 done, 130 stopped by Ctrl-C / SIGTERM with a checkpoint, 1 runtime failure, 2 bad input). */
 #include <stdio.h>

@@ -51,7 +51,7 @@ def nin(num_classes=10, init=True):
 def nin_small(num_classes=10, init=True):
     """nincl's NiN for native 28x28 input (docs/models.md): the d2l layout, narrower, with a
     5x5 stride-1 first block, no ReLU on the class scores, Kaiming-uniform weights and zero
-    biases (runtime/model.c builds the same)."""
+    biases (runtime/models/model.c builds the same)."""
     last = nin_block(192, num_classes, kernel_size=3, strides=1, padding=1)
     last[5] = nn.Identity()   # class scores may be negative
     net = nn.Sequential(

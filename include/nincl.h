@@ -346,7 +346,7 @@ struct ncl_model_recipe {
 };
 enum ncl_status ncl_model_default_recipe(const char *model, struct ncl_model_recipe *out);
 
-/* ---- ONNX (runtime/onnx-*.c) ---------------------------------------------------------------- */
+/* ---- ONNX (runtime/io/onnx-*.c) -------------------------------------------------------------- */
 
 /* Every ncl_model_* call also takes the path of an .onnx file as the model: a CNN exported
  * from PyTorch (torch.onnx.export; training mode keeps its BatchNorm and Dropout). The graph
@@ -361,7 +361,7 @@ enum ncl_status ncl_model_default_recipe(const char *model, struct ncl_model_rec
 enum ncl_status ncl_onnx_export(struct ncl_graph *g, const char *path);
 
 
-/* ---- data: Fashion-MNIST / MNIST IDX files (runtime/idx.c) -------------------------------- */
+/* ---- data: Fashion-MNIST / MNIST IDX files (runtime/io/idx.c) -------------------------------- */
 
 /* One IDX file: an unsigned-byte array of 1 (labels) or 3 (images) dimensions. */
 struct ncl_idx {
@@ -398,7 +398,7 @@ enum ncl_status ncl_device_data_set_order(struct ncl_device_data *d, const int32
  * (bilinear, half-pixel centres, pixel / 255), and its labels. */
 enum ncl_status ncl_graph_load_batch(struct ncl_graph *g, struct ncl_device_data *d, int64_t first, int batch);
 
-/* ---- safetensors (runtime/safetensors.c) ------------------------------------------------- */
+/* ---- safetensors (runtime/io/safetensors.c) ------------------------------------------------- */
 
 /* One float32 (or int64) tensor of a safetensors file. */
 struct ncl_st_tensor {
@@ -429,7 +429,7 @@ void ncl_st_free(struct ncl_st_file *f);   /* frees everything ncl_st_read alloc
 /* NCL_ERR_FORMAT naming the tensor and element if any value is NaN or infinite. */
 enum ncl_status ncl_st_check_finite(const struct ncl_st_file *f, const char *path);
 
-/* ---- checkpoints (runtime/checkpoint.c) ---------------------------------------------------- */
+/* ---- checkpoints (runtime/io/checkpoint.c) --------------------------------------------------- */
 
 /* Saves the parameters as `path` (tensors named as the PyTorch state_dict) with the given
  * metadata, atomically; SGD momentum, once used, goes to <path minus .safetensors>.optimizer.safetensors. */
@@ -442,7 +442,7 @@ enum ncl_status ncl_checkpoint_load(struct ncl_graph *g, const char *path, struc
 /* The optimizer file beside a checkpoint: "<path minus .safetensors>.optimizer.safetensors". */
 void ncl_checkpoint_optimizer_path(const char *path, char *out, size_t cap);
 
-/* ---- training: the whole d2l loop as one call (runtime/trainer.c) ------------------------- */
+/* ---- training: the whole d2l loop as one call (runtime/train/trainer.c) ---------------------- */
 
 /* The order examples are drawn in during `epoch`: a permutation of 0..count-1 that depends
  * only on (seed, epoch), so a resumed run shuffles exactly as the original. */

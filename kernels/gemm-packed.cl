@@ -1,5 +1,5 @@
 /* GEMM shaped for CPU OpenCL (PoCL): row-major C = alpha * op(A) op(B) + beta * C.
- * runtime/gemm-packed.c chooses the path and the launch sizes.
+ * runtime/gemm/gemm-packed.c chooses the path and the launch sizes.
  *
  * Outer-product path (every transpose combination): one work-item owns a column block of NR
  * columns of C and a group of MR-row tiles; for each tile it keeps the MR x NR tile of C in

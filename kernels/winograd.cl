@@ -1,5 +1,5 @@
 /* Winograd convolution F(WM x WM, WR x WR) for stride-1 convolutions on CNHW activations
- * (runtime/conv-winograd.c): each WM x WM output tile is A^T [U (.) V] A, where
+ * (runtime/ops/conv-winograd.c): each WM x WM output tile is A^T [U (.) V] A, where
  * U = G g G^T is the transformed filter and V = B^T d B the transformed ALPHA x ALPHA input
  * patch; summed over input channels, the (.) becomes ALPHA^2 independent GEMMs
  * M[e] = U[e] x V[e] that the host runs. The weight gradient is the correlation of each input
@@ -85,7 +85,7 @@
     }
 
 /* U[row][e][col] = (G g G^T)[e] for every (out channel, in channel) filter g of w[OC][IC][WR][WR]
- * (row by row, the A of the 36 products cut out of one K: runtime/conv-winograd.c).
+ * (row by row, the A of the 36 products cut out of one K: runtime/ops/conv-winograd.c).
  * transpose = 0: row = out channel, col = in channel (the forward pass). transpose = 1: the
  * filter rotated by 180 degrees with row = in channel, col = out channel: the input gradient of
  * a stride-1 convolution is the convolution of the output gradient with that filter. */

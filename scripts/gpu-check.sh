@@ -64,8 +64,8 @@ py=${PYTHON:-python3}
 torch_dev=cpu
 "$py" -c 'import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null && torch_dev=cuda
 # Opt-in variants, each benched beside the default in its own files (bench.jsonl keeps one nincl
-# row a batch): split K on CLBlast's weight-gradient GEMMs (runtime/gemm-clblast.c) and
-# Winograd for the 3x3 and 5x5 layers (runtime/conv-winograd.c, the default on CPUs only).
+# row a batch): split K on CLBlast's weight-gradient GEMMs (runtime/gemm/gemm-clblast.c) and
+# Winograd for the 3x3 and 5x5 layers (runtime/ops/conv-winograd.c, the default on CPUs only).
 bench_variant() {  # name, VAR=value, batch
     say "nincl bench batch $3, $2"
     env "$2" "$nincl" bench "${dev[@]}" --model nin --batch "$3" --resize $resize --steps $steps --warmup 1 2>&1 |

@@ -1,6 +1,6 @@
 """Read and write safetensors files with plain PyTorch, for machines without the `safetensors`
 package (Debian ships python3-torch but not it). Same format and checks as the reference
-implementation (https://github.com/huggingface/safetensors) and runtime/safetensors.c:
+implementation (https://github.com/huggingface/safetensors) and runtime/io/safetensors.c:
 
     8 bytes   N, little-endian u64
     N bytes   JSON: {"__metadata__": {str: str}, name: {"dtype", "shape", "data_offsets"}, ...},

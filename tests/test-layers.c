@@ -11,7 +11,7 @@
  *   - gradient accumulation, SGD (plain, momentum + weight decay as torch.optim.SGD);
  *   - softmax cross-entropy: loss, correct count, the gradient it writes, logits near +-1e4;
  *   - a small NiN-like chain (conv, pool, 1x1 conv, dropout, GAP, flatten, linear, loss) end to end.
- * The test reaches into runtime/graph-impl.h for what the public API does not expose: the
+ * The test reaches into runtime/graph/graph-impl.h for what the public API does not expose: the
  * output-gradient buffer g->grad_act[layer_count % 2], g->want_input_grad (the first layer then
  * writes dx into g->grad_act[0]) and a conv layer's im2col chunk. */
 #include "check.h"
@@ -536,7 +536,7 @@ static void test_conv(const struct conv_case *cc, const int *batches, int fd_fir
         return;
     }
     struct ncl_shape out = ncl_graph_output_shape(g);
-    /* auto's rule (runtime/conv-winograd.c): 16 or more input channels, and 2048 or more
+    /* auto's rule (runtime/ops/conv-winograd.c): 16 or more input channels, and 2048 or more
      * multiply-adds saved per channel pair over the reserved batch */
     int m = cc->k == 5 ? 2 : 4, oh = ref_out_size(cc->h, cc->k, cc->s, cc->pad), ow = ref_out_size(cc->w, cc->k, cc->s, cc->pad);
     long saved = (long)(cc->reserve_n ? cc->reserve_n : cc->n) *

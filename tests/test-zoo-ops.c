@@ -7,7 +7,7 @@
  *   - a branched graph (a tensor read by three layers, Add, Concat, BatchNorm, pools, Linear,
  *     BatchNorm1d) against finite differences, and the memory plan's buffer reuse;
  * on awkward shapes: batch 1 and 3, odd sizes, channel counts that are not multiples of 4.
- * It reaches into runtime/graph-impl.h for the gradient buffers (g->output_grad, g->input_grad). */
+ * It reaches into runtime/graph/graph-impl.h for the gradient buffers (g->output_grad, g->input_grad). */
 #include "check.h"
 #include "graph-impl.h"
 #include "nincl.h"

@@ -49,7 +49,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(stem, sizeof stem, "%s/fuzz-ckpt-%ld", tmp && strlen(tmp) < 64 ? tmp : "/tmp", (long)getpid());
     snprintf(path, sizeof path, "%s.safetensors", stem);
     ncl_checkpoint_optimizer_path(path, opt_path, sizeof opt_path);
-    /* where an interrupted save leaves the momentum (runtime/checkpoint.c); never written here */
+    /* where an interrupted save leaves the momentum (runtime/io/checkpoint.c); never written here */
     snprintf(pending_path, sizeof pending_path, "%s.pending", opt_path);
     if (ncl_ctx_create(NULL, &ctx) != NCL_OK)
         die("no OpenCL device");

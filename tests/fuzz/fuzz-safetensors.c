@@ -2,7 +2,7 @@
  * path) and must either be refused with a message or read into tensors whose every byte can be
  * touched. An accepted file is also written back and re-read, which must give the same tensors.
  *   clang -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -Iinclude -Iruntime runtime/status.c runtime/safetensors.c tests/fuzz/fuzz-safetensors.c \
+ *     -Iinclude -Iruntime/core runtime/core/status.c runtime/io/safetensors.c tests/fuzz/fuzz-safetensors.c \
  *     -lcjson -lm -o fuzz-st && ./fuzz-st -max_total_time=60 tests/fuzz/corpus-safetensors */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L

@@ -47,7 +47,7 @@ def params(base=0.0, drop=None, reshape=None, extra=None):
 
 
 # nincl's checkpoints: "step" ties the optimizer file to its checkpoint; "momentum_state" "1"
-# says the run used momentum, so the optimizer file must be there (runtime/checkpoint.c).
+# says the run used momentum, so the optimizer file must be there (runtime/io/checkpoint.c).
 plain = {"step": "7", "epoch": "1", "momentum_state": "0"}
 with_m = {"step": "7", "epoch": "1", "momentum_state": "1"}
 opt7, opt6 = {"step": "7"}, {"step": "6"}

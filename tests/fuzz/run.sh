@@ -18,6 +18,9 @@ export LSAN_OPTIONS=suppressions=$PWD/tests/sanitizers/lsan.supp
 export UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
+# the checkpoint and ONNX targets load the OpenCL ICDs: all but Clover (the script says why)
+tests/sanitizers/icd-vendors-without-clover.sh "$scratch/vendors"
+export OCL_ICD_VENDORS=$scratch/vendors
 mkdir -p build-fuzz/artifacts
 status=0
 for t in $targets; do

@@ -1,4 +1,4 @@
-/* Whole files: read into memory, written atomically (runtime/file-impl.h). */
+/* Whole files: read into memory, written atomically (runtime/core/file-impl.h). */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* Private: the model replicas of a data parallel run (runtime/replicas.c). Each replica is a
+/* Private: the model replicas of a data parallel run (runtime/dist/replicas.c). Each replica is a
  * context and a graph on one device; every step the global batch is split between the
  * replicas of all processes, each runs its slice forward and backward, the gradients are
  * summed (in this process, then across processes), and every replica applies the same SGD step,

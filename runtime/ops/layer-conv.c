@@ -2,7 +2,7 @@
  * y[OC, batch * P] = W[OC, K] x col[K, batch * P]. A 1x1 stride-1 unpadded convolution needs
  * no im2col at all (x already is col); larger kernels build col in chunks of images so the
  * workspace stays bounded. Stride-1 3x3 and 5x5 layers may run by Winograd instead
- * (runtime/conv-winograd.c decides and computes). Linear layers are 1x1 convolutions on
+ * (runtime/ops/conv-winograd.c decides and computes). Linear layers are 1x1 convolutions on
  * [features, batch] tensors (linear_setup below). */
 #include "conv-winograd.h"
 

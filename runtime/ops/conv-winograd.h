@@ -1,4 +1,4 @@
-/* Private: the Winograd path of Conv2d (runtime/conv-winograd.c), used by layer-conv.c. */
+/* Private: the Winograd path of Conv2d (runtime/ops/conv-winograd.c), used by layer-conv.c. */
 #ifndef NCL_CONV_WINOGRAD_H
 #define NCL_CONV_WINOGRAD_H
 

@@ -1,4 +1,4 @@
-/* Private: ONNX files (runtime/onnx-*.c). onnx-file.c reads and checks a file and gives typed
+/* Private: ONNX files (runtime/io/onnx-*.c). onnx-file.c reads and checks a file and gives typed
  * access to its attributes and tensors; onnx-import.c builds a graph from it; onnx-export.c
  * writes a graph as an inference model. The protobuf-c code is generated at build time from
  * Debian's onnx.proto (CMakeLists.txt). */

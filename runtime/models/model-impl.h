@@ -1,4 +1,4 @@
-/* Private: what the model builders (runtime/model-*.c) share. Layer names are the PyTorch
+/* Private: what the model builders (runtime/models/model-*.c) share. Layer names are the PyTorch
  * module paths of the book's nn.Sequential, so parameters save as its state_dict keys; the
  * group of a layer is the top-level module nincl shapes prints it under. */
 #ifndef NCL_MODEL_IMPL_H

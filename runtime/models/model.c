@@ -1,5 +1,5 @@
 /* Model builders: the d2l NiN and a NiN sized for 28x28 input here, the rest of the book's
- * zoo in runtime/model-*.c, and every model's recipe. Layer names are the PyTorch
+ * zoo in runtime/models/model-*.c, and every model's recipe. Layer names are the PyTorch
  * module paths of the reference nn.Sequential, so parameters save as its state_dict keys. */
 #include <stdio.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 #include "status-impl.h"
 
 enum ncl_gemm_impl { NCL_GEMM_AUTO, NCL_GEMM_CLBLAST, NCL_GEMM_PACKED, NCL_GEMM_IMPL_COUNT };
-/* How 3x3 and 5x5 stride-1 convolutions run (runtime/conv-winograd.c says which, per layer). */
+/* How 3x3 and 5x5 stride-1 convolutions run (runtime/ops/conv-winograd.c says which, per layer). */
 enum ncl_conv_impl { NCL_CONV_AUTO, NCL_CONV_WINOGRAD, NCL_CONV_IM2COL };
 
 struct ncl_program_entry {
@@ -29,12 +29,12 @@ struct ncl_ctx {
     enum ncl_conv_impl conv;
     struct ncl_program_entry *programs;
     int program_count, program_cap;
-    struct ncl_gemm_state *gemm_state;   /* runtime/gemm.c */
+    struct ncl_gemm_state *gemm_state;   /* runtime/gemm/gemm.c */
     int clblast_used;               /* CLBlast keeps compiled programs per context until cleared */
     int split_k, split_k_read;      /* NINCL_GEMM_SPLITK, read at the first CLBlast GEMM (gemm-clblast.c) */
     cl_event in_flight[8];          /* ncl_ctx_throttle: markers of the steps still queued */
     int in_flight_count;
-    struct ncl_kernel_event {       /* runtime/kernel-profile.c */
+    struct ncl_kernel_event {       /* runtime/core/kernel-profile.c */
         const char *name;           /* a string literal from the launch site */
         cl_event event;
     } *kprof;
@@ -70,7 +70,7 @@ struct ncl_arg {
 enum ncl_status ncl_enqueue(struct ncl_ctx *ctx, cl_kernel k, const char *name, int dims, const size_t *global,
                             const size_t *local, int nargs, const struct ncl_arg *args);
 
-/* Kernel profiling (runtime/kernel-profile.c): a slot for the launch's event, or NULL when
+/* Kernel profiling (runtime/core/kernel-profile.c): a slot for the launch's event, or NULL when
  * off; commit keeps it once the launch succeeded. */
 cl_event *ncl_kernel_profile_slot(struct ncl_ctx *ctx, const char *name);
 void ncl_kernel_profile_commit(struct ncl_ctx *ctx, cl_event *slot);
@@ -80,7 +80,7 @@ enum ncl_status ncl_buffer_create(struct ncl_ctx *ctx, size_t bytes, const char 
 
 /* Row-major C[m x n] = alpha * op(A) op(B) + beta * C, every buffer with an element offset.
  * The one entry point for all matrix products, so the implementation can be chosen per device
- * and per shape (runtime/gemm.c). */
+ * and per shape (runtime/gemm/gemm.c). */
 enum ncl_status ncl_gemm(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k, float alpha,
                          cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off, size_t ldb, float beta, cl_mem c,
                          size_t c_off, size_t ldc);
@@ -98,7 +98,7 @@ enum ncl_status ncl_gemm_fused(struct ncl_ctx *ctx, int trans_a, int trans_b, si
                                int *applied);
 /* K cut into independent products: for s < slices, C_s = alpha * op(A)[:, s*kc, +kc) op(B)[s*kc, +kc), :]
  * + beta * C_s, where C_s starts at c_off + s * c_slice (row stride ldc). Winograd's 36
- * products per round (runtime/conv-winograd.c) as one launch instead of 36. */
+ * products per round (runtime/ops/conv-winograd.c) as one launch instead of 36. */
 enum ncl_status ncl_gemm_sliced(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t kc,
                                 size_t slices, float alpha, cl_mem a, size_t a_off, size_t lda, cl_mem b, size_t b_off,
                                 size_t ldb, float beta, cl_mem c, size_t c_off, size_t ldc, size_t c_slice);

@@ -1,6 +1,6 @@
 /* The processes of a data parallel run: MPI_COMM_WORLD through Open MPI when the library is
  * built with it, else a single process. Collectives on host buffers: gradients are summed
- * after each replica's backward (runtime/replicas.c). */
+ * after each replica's backward (runtime/dist/replicas.c). */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,4 +1,4 @@
-/* Private: the processes of a data parallel run (runtime/dist.c). Built with MPI when CMake
+/* Private: the processes of a data parallel run (runtime/dist/dist.c). Built with MPI when CMake
  * found it (NCL_HAVE_MPI); otherwise, and in a run without MPI, one process of rank 0 for
  * which every collective is a no-op. */
 #ifndef NCL_DIST_IMPL_H

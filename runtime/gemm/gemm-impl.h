@@ -1,4 +1,4 @@
-/* Private: the GEMM implementations behind ncl_gemm (runtime/gemm.c). */
+/* Private: the GEMM implementations behind ncl_gemm (runtime/gemm/gemm.c). */
 #ifndef NCL_GEMM_IMPL_H
 #define NCL_GEMM_IMPL_H
 
@@ -36,7 +36,7 @@ enum ncl_status ncl_gemm_slice_workspace(struct ncl_ctx *ctx, size_t floats, cl_
 enum ncl_status ncl_gemm_reduce(struct ncl_ctx *ctx, cl_mem work, size_t slices, size_t m, size_t n, float alpha,
                                 float beta, cl_mem c, size_t c_off, size_t ldc);
 
-/* CLBlast's split K (NINCL_GEMM_SPLITK, runtime/gemm-clblast.c): how many partial products this
+/* CLBlast's split K (NINCL_GEMM_SPLITK, runtime/gemm/gemm-clblast.c): how many partial products this
  * GEMM runs as, 1 when it is not split. Fails (NCL_ERR_ARG) on a bad NINCL_GEMM_SPLITK, which is
  * read once per context. */
 enum ncl_status ncl_gemm_clblast_slices(struct ncl_ctx *ctx, int trans_a, int trans_b, size_t m, size_t n, size_t k,

@@ -1,4 +1,4 @@
-/* Private: the pieces of the training loop (runtime/trainer.c) that live in their own files:
+/* Private: the pieces of the training loop (runtime/train/trainer.c) that live in their own files:
  * the per-epoch history and the files written from it (train-files.c), and the run's state
  * kept in the checkpoint's metadata (train-state.c). */
 #ifndef NCL_TRAIN_IMPL_H
