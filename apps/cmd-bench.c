@@ -93,7 +93,7 @@ int cmd_bench(int argc, char **argv)
     if (devices || getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK")) {
         struct parallel_bench pb = {model, devices, split, batch, resize, steps, json,
                                     {.platform = df.platform, .device = df.device, .kernel_dir = df.kernel_dir,
-                                     .gemm = df.gemm, .conv = df.conv}};
+                                     .gemm = df.gemm, .conv = df.conv, .kernels = df.kernels}};
         return bench_parallel(&pb);
     }
     if (!resize)
@@ -169,7 +169,8 @@ int cmd_bench(int argc, char **argv)
     double train_flops = 3 * flops_per_image - (layers ? ncl_graph_layer_flops(g, 0) : 0);
     double train_ips = batch * steps / train_s, infer_ips = batch * steps / infer_s;
     unsigned long long peak = (unsigned long long)ncl_ctx_device_bytes(ctx) + ncl_graph_device_bytes(g);
-    const char *device = ncl_ctx_device(ctx)->name;
+    const char *device = ncl_ctx_device(ctx)->name, *variants_how = "";
+    const char *variants = ncl_ctx_kernel_variants(ctx, &variants_how);
     double kernel_sum = 0;
     for (int i = 0; i < kernels; i++)
         kernel_sum += kt[i].ms > 0 ? kt[i].ms : 0;
@@ -180,11 +181,11 @@ int cmd_bench(int argc, char **argv)
                "\"steps\": %d, \"train_images_per_sec\": %.2f, \"infer_images_per_sec\": %.2f, "
                "\"train_gflops_per_sec\": %.1f, \"infer_gflops_per_sec\": %.1f, \"startup_seconds\": %.3f, "
                "\"kernel_cache\": \"%s\", \"context_seconds\": %.3f, \"build_seconds\": %.3f, \"ready_seconds\": %.3f, "
-               "\"first_step_seconds\": %.3f, "
+               "\"first_step_seconds\": %.3f, \"kernel_variants\": \"%s\", \"kernel_variants_chosen\": \"%s\", "
                "\"peak_device_bytes\": %llu, \"layers\": [",
                model, device, batch, resize, steps, train_ips, infer_ips, train_ips * train_flops * 1e-9,
                infer_ips * flops_per_image * 1e-9, startup, cold ? "cold" : "as found", t_ctx - t0, t_build - t_ctx,
-               t_build - t0, first_step, peak);
+               t_build - t0, first_step, variants, variants_how, peak);
         for (int i = 0; i < layers; i++) {
             struct ncl_layer_info info;
             ncl_graph_layer_info(g, i, &info);
@@ -206,6 +207,7 @@ int cmd_bench(int argc, char **argv)
         printf("], \"profiling_times\": %s}\n", layers_ok && kernels_ok ? "true" : "false");
     } else {
         printf("nincl bench: %s, batch %d, %dx%d, on %s\n", model, batch, resize, resize, device);
+        printf("kernel variants: %s (%s)\n", variants, variants_how);
         printf("start-up to the first step: %.3f s (context %.3f s, graph + kernels %.3f s; kernel cache %s); first "
                "training step %.3f s\n", t_build - t0, t_ctx - t0, t_build - t_ctx, cold ? "cold" : "as found",
                first_step);

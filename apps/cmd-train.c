@@ -182,7 +182,7 @@ int cmd_train(int argc, char **argv)
     cfg.resume_dir = resume;
     cfg.resume_epochs = resume && flag_was_set(flags, nflags, "epochs") ? r.epochs : 0;
     cfg.device = (struct ncl_ctx_params){.platform = df.platform, .device = df.device, .kernel_dir = df.kernel_dir,
-                                         .gemm = df.gemm, .conv = df.conv};
+                                         .gemm = df.gemm, .conv = df.conv, .kernels = df.kernels};
     cfg.devices = devices;
     cfg.split = split;
     int rank = 0;

@@ -183,7 +183,7 @@ int exit_code_for(enum ncl_status s)
 int open_device(const struct device_flags *df, int profile, struct ncl_ctx **ctx)
 {
     struct ncl_ctx_params p = {.platform = df->platform, .device = df->device, .kernel_dir = df->kernel_dir,
-                               .gemm = df->gemm, .conv = df->conv, .profile = profile};
+                               .gemm = df->gemm, .conv = df->conv, .kernels = df->kernels, .profile = profile};
     enum ncl_status s = ncl_ctx_create(&p, ctx);
     if (s != NCL_OK) {
         fprintf(stderr, "nincl: %s\n", ncl_last_error());

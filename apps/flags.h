@@ -27,7 +27,7 @@ int flags_parse(const char *command, const char *summary, struct flag *flags, in
 
 /* The flags every subcommand that uses a device shares. */
 struct device_flags {
-    const char *platform, *device, *kernel_dir, *gemm, *conv;
+    const char *platform, *device, *kernel_dir, *gemm, *conv, *kernels;
 };
 #define DEVICE_FLAGS(df)                                                                                         \
     {"platform", FLAG_STRING, &(df).platform, "OpenCL platform: index or name substring (env NINCL_PLATFORM)", 0, \
@@ -39,7 +39,10 @@ struct device_flags {
      0, 0, 0},                                                                                                   \
     {"gemm", FLAG_STRING, &(df).gemm, "GEMM implementation: auto, clblast or packed (env NINCL_GEMM)", 0, 0, 0, 0}, \
     {"conv", FLAG_STRING, &(df).conv,                                                                           \
-     "3x3 and 5x5 stride-1 convolutions: auto (Winograd on CPUs), winograd or im2col (env NINCL_CONV)", 0, 0, 0, 0}
+     "3x3 and 5x5 stride-1 convolutions: auto (Winograd on CPUs), winograd or im2col (env NINCL_CONV)", 0, 0, 0, 0}, \
+    {"kernels", FLAG_STRING, &(df).kernels,                                                                     \
+     "kernel variants: auto (what measured faster on the device), cpu, gpu or measure (time both now; env "      \
+     "NINCL_KERNELS)", 0, 0, 0, 0}
 
 /* Opens the selected device, printing the error; returns -1 on success or an exit code. */
 int open_device(const struct device_flags *df, int profile, struct ncl_ctx **ctx);

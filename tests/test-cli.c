@@ -218,6 +218,11 @@ int main(int argc, char **argv)
     HAS(out, "\"train_images_per_sec\"");
     HAS(out, "\"kernel_cache\": \"as found\"");
     HAS(out, "\"kernels\": [{\"name\": ");
+    HAS(out, "\"kernel_variants_chosen\": \"");   /* which set ran, and why (runtime/tune/) */
+    EXPECT("bench --model nin-small --batch 2 --steps 1 --warmup 0 --kernels gpu", 0);
+    HAS(out, "kernel variants: gpu (forced)");
+    EXPECT("bench --model nin-small --batch 2 --steps 1 --warmup 0 --kernels fastest", 2);
+    HAS(err, "unknown kernel variants 'fastest' (choose auto, cpu, gpu or measure)");
     setenv("TMPDIR", tmp_dir, 1);
     EXPECT("bench --model nin-small --batch 2 --steps 1 --warmup 0 --json --cold-cache", 0);
     unsetenv("TMPDIR");

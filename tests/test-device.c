@@ -224,10 +224,10 @@ static void test_errors(void)
     /* kernel variants: an unknown one is refused with the choices */
     setenv("NINCL_KERNELS", "fpga", 1);
     s = try_ctx(NULL, NULL, NULL, NULL);
-    CHECK(s == NCL_ERR_ARG && strstr(ncl_last_error(), "fpga") && strstr(ncl_last_error(), "cpu or gpu"),
+    CHECK(s == NCL_ERR_ARG && strstr(ncl_last_error(), "fpga") && strstr(ncl_last_error(), "cpu, gpu or measure"),
           "NINCL_KERNELS=fpga: %s: %s", ncl_status_str(s), ncl_last_error());
-    static const char *const variants[] = {"auto", "cpu", "gpu"};
-    for (int i = 0; i < 3; i++) {
+    static const char *const variants[] = {"auto", "cpu", "gpu", "measure"};
+    for (int i = 0; i < 4; i++) {
         setenv("NINCL_KERNELS", variants[i], 1);
         s = try_ctx(NULL, NULL, NULL, NULL);
         CHECK(s == NCL_OK, "NINCL_KERNELS=%s: %s", variants[i], ncl_last_error());

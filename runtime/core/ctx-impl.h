@@ -26,6 +26,9 @@ struct ncl_ctx {
     enum ncl_gemm_impl gemm;
     int profile;
     int cpu_kernels;                /* ncl_ctx_is_cpu */
+    char variant_how[160];          /* how cpu_kernels was chosen (runtime/tune/variant-choice.c) */
+    void (*on_warning)(const char *message, void *user);   /* ncl_ctx_params.on_warning */
+    void *warning_user;
     enum ncl_conv_impl conv;
     struct ncl_program_entry *programs;
     int program_count, program_cap;
@@ -41,8 +44,8 @@ struct ncl_ctx {
     int kprof_count, kprof_cap, kprof_on;
 };
 
-/* Kernels and GEMMs shaped for CPUs (PoCL), else for GPUs: by device type unless
- * ncl_ctx_params.kernels says otherwise. */
+/* Kernels and GEMMs shaped for CPUs (PoCL), else for GPUs: as measured on the device
+ * (runtime/tune/variant-choice.c) unless ncl_ctx_params.kernels says otherwise. */
 int ncl_ctx_is_cpu(const struct ncl_ctx *ctx);
 
 /* "clEnqueueNDRangeKernel failed: CL_OUT_OF_RESOURCES (-5)" */

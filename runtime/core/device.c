@@ -1,11 +1,13 @@
 /* OpenCL platforms and devices: listing, selection by index or name, and the context. */
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "ctx-impl.h"
+#include "tune-impl.h"
 
 const char *ncl_cl_error_name(cl_int err)
 {
@@ -251,17 +253,23 @@ static const char *env_or(const char *v, const char *env)
 
 /* *out = the index in names of v, else of $env (0, "auto", when neither is set); any other
  * value is refused with the choices. */
-static enum ncl_status choose(const char *v, const char *env, const char *what, const char *const names[3], int *out)
+/* names: NULL-terminated, "auto" (0) first */
+static enum ncl_status choose(const char *v, const char *env, const char *what, const char *const *names, int *out)
 {
     v = env_or(v, env);
     *out = 0;
-    for (int i = 0; v && i < 3; i++)
+    if (!v)
+        return NCL_OK;
+    char list[128] = "";
+    for (int i = 0; names[i]; i++) {
         if (strcmp(v, names[i]) == 0) {
             *out = i;
             return NCL_OK;
         }
-    return v ? ncl_fail(NCL_ERR_ARG, "unknown %s '%s' (choose %s, %s or %s)", what, v, names[0], names[1], names[2])
-             : NCL_OK;
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? (names[i + 1] ? ", " : " or ") : "",
+                 names[i]);
+    }
+    return ncl_fail(NCL_ERR_ARG, "unknown %s '%s' (choose %s)", what, v, list);
 }
 
 static void ctx_release_cl(struct ncl_ctx *ctx)
@@ -330,13 +338,13 @@ static enum ncl_status ctx_create_device(const struct ncl_ctx_params *p, const s
 {
     const struct candidate st = *cand;
     /* each choice's names in the order of its enum, "auto" (0) first */
-    static const char *const gemms[3] = {"auto", "clblast", "packed"}, *const variants[3] = {"auto", "cpu", "gpu"},
-                             *const convs[3] = {"auto", "winograd", "im2col"};
+    static const char *const gemms[] = {"auto", "clblast", "packed", NULL},
+                             *const variants[] = {"auto", "cpu", "gpu", "measure", NULL},
+                             *const convs[] = {"auto", "winograd", "im2col", NULL};
     int gemm, variant, conv;
     NCL_TRY(choose(p->gemm, "NINCL_GEMM", "GEMM implementation", gemms, &gemm));
     NCL_TRY(choose(p->kernels, "NINCL_KERNELS", "kernel variants", variants, &variant));
     NCL_TRY(choose(p->conv, "NINCL_CONV", "convolution method", convs, &conv));
-    int cpu_kernels = variant ? variant == 1 : strcmp(st.info.type, "CPU") == 0;
 
     struct ncl_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
@@ -345,7 +353,10 @@ static enum ncl_status ctx_create_device(const struct ncl_ctx_params *p, const s
     ctx->device = st.d;
     ctx->info = st.info;
     ctx->gemm = (enum ncl_gemm_impl)gemm;
-    ctx->cpu_kernels = cpu_kernels;
+    ctx->cpu_kernels = variant == 1;
+    snprintf(ctx->variant_how, sizeof ctx->variant_how, "%s", variant == 1 || variant == 2 ? "forced" : "");
+    ctx->on_warning = p->on_warning;
+    ctx->warning_user = p->warning_user;
     ctx->conv = (enum ncl_conv_impl)conv;
     ctx->profile = p->profile;
     const char *kdir = env_or(p->kernel_dir, "NINCL_KERNEL_DIR");
@@ -374,6 +385,14 @@ static enum ncl_status ctx_create_device(const struct ncl_ctx_params *p, const s
         return ncl_fail_prefix(ncl_cl_fail(err, "clCreateCommandQueue"), "%s (platform %d, %s)", st.info.name,
                                st.info.platform_index, st.info.platform_name);
     }
+    if (variant == 0 || variant == 3) {
+        enum ncl_status s = ncl_variant_choose(ctx, variant == 0, variant == 0);
+        ncl_gemm_state_free(ctx);   /* the probe's packing buffers, if it ran the packed GEMM */
+        if (s != NCL_OK) {
+            ncl_ctx_free(ctx);
+            return ncl_fail_prefix(s, "measuring the kernel variants on %s", st.info.name);
+        }
+    }
     *out = ctx;
     return NCL_OK;
 }
@@ -398,6 +417,26 @@ void ncl_ctx_free(struct ncl_ctx *ctx)
 int ncl_ctx_is_cpu(const struct ncl_ctx *ctx)
 {
     return ctx->cpu_kernels;
+}
+
+const char *ncl_ctx_kernel_variants(const struct ncl_ctx *ctx, const char **how)
+{
+    if (how)
+        *how = ctx->variant_how;
+    return ctx->cpu_kernels ? "cpu" : "gpu";
+}
+
+void ncl_ctx_warn(const struct ncl_ctx *ctx, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (ctx->on_warning)
+        ctx->on_warning(msg, ctx->warning_user);
+    else
+        fprintf(stderr, "nincl: %s\n", msg);
 }
 
 const struct ncl_device_info *ncl_ctx_device(const struct ncl_ctx *ctx)

@@ -51,6 +51,7 @@ int ncl_read_file(const char *path, size_t max, char **data, size_t *len)
         errno = EFBIG;
     } else if ((*data = malloc((size_t)st.st_size + 1)) != NULL) {
         if (fread(*data, 1, (size_t)st.st_size, fp) == (size_t)st.st_size) {
+            (*data)[st.st_size] = 0;   /* text files can be read as strings */
             *len = (size_t)st.st_size;
             rc = 0;
         } else {

@@ -5,12 +5,22 @@
 #include <string.h>
 
 #include "ctx-impl.h"
+#include "tune-impl.h"
 
 struct ncl_embedded_kernel {
     const char *file, *source;
     size_t length;
 };
 extern const struct ncl_embedded_kernel ncl_embedded_kernels[];
+
+unsigned long long ncl_kernel_sources_hash(void)
+{
+    unsigned long long h = 0xcbf29ce484222325ull;
+    for (const struct ncl_embedded_kernel *e = ncl_embedded_kernels; e->file; e++)
+        for (size_t i = 0; i < e->length; i++)
+            h = (h ^ (unsigned char)e->source[i]) * 0x100000001b3ull;
+    return h;
+}
 
 /* Returns a malloc'ed copy of the kernel source. */
 static enum ncl_status source_load(const struct ncl_ctx *ctx, const char *file, char **out, size_t *len)

@@ -455,8 +455,15 @@ static enum ncl_status open_model(struct run *run)
         s = pick_for_local_rank(&run->dist, &one);
         count = 1;
     }
+    /* the contexts' notes (a kernel-variant measurement, a damaged tuning cache) go where the
+       run's warnings go, unless the caller gave the devices a channel of their own */
+    struct ncl_ctx_params device = cfg->device;
+    if (!device.on_warning) {
+        device.on_warning = cfg->on_warning;
+        device.warning_user = cfg->user;
+    }
     if (s == NCL_OK)
-        s = ncl_replicas_create(cfg->devices ? picks : count ? &one : NULL, count, &cfg->device, &run->dist,
+        s = ncl_replicas_create(cfg->devices ? picks : count ? &one : NULL, count, &device, &run->dist,
                                 run->model_path, (struct ncl_shape){r->batch, 1, r->input_size, r->input_size},
                                 cfg->split, &run->train, run->id.seed, &run->reps);
     free(picks);
