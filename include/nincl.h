@@ -34,9 +34,9 @@
  *   ncl_graph_free(g); ncl_ctx_free(ctx);
  *
  * Conventions. Every fallible call returns enum ncl_status (NCL_OK = 0) and leaves a message
- * for ncl_last_error(); nothing in the library prints (except the warnings of ncl_train and ncl_ctx_create
- * when no on_warning callback is given) or exits. An object made by ncl_X_create / ncl_model_build
- * belongs to the caller until ncl_X_free, and every *_free takes NULL. A graph uses its context,
+ * for ncl_last_error(); nothing in the library prints (except the warnings of ncl_train and
+ * ncl_ctx_create when no on_warning callback is given) or exits. An object made by ncl_X_create /
+ * ncl_model_build belongs to the caller until ncl_X_free, and every *_free takes NULL. A graph uses its context,
  * so free graphs (and device data) before their context. Strings and structs the library hands
  * out (ncl_last_error, ncl_status_str, ncl_ctx_device, layer infos) stay valid while their object
  * lives (ncl_last_error: until the next failure on the thread); strings passed in are copied or
