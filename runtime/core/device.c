@@ -388,9 +388,11 @@ static enum ncl_status ctx_create_device(const struct ncl_ctx_params *p, const s
     if (variant == 0 || variant == 3) {
         enum ncl_status s = ncl_variant_choose(ctx, variant == 0, variant == 0);
         ncl_gemm_state_free(ctx);   /* the probe's packing buffers, if it ran the packed GEMM */
-        if (s != NCL_OK) {
-            ncl_ctx_free(ctx);
-            return ncl_fail_prefix(s, "measuring the kernel variants on %s", st.info.name);
+        if (s != NCL_OK) {          /* the device still works for what does not fail: go by its type */
+            ctx->cpu_kernels = strcmp(st.info.type, "CPU") == 0;
+            ncl_ctx_warn(ctx, "warning: measuring the kernel variants on %s failed (%s): the %s set, by device "
+                         "type", st.info.name, ncl_last_error(), ctx->cpu_kernels ? "cpu" : "gpu");
+            snprintf(ctx->variant_how, sizeof ctx->variant_how, "device type (the measurement failed)");
         }
     }
     *out = ctx;
