@@ -4,12 +4,12 @@
 # (tests/fuzz/corpus-<target>/). New inputs go to a scratch folder first, so the repository's
 # corpus is never written. Any crash, sanitizer report, leak or hang (> 30 s on one input)
 # fails the script and leaves the input in build-fuzz/artifacts/.
-#   tests/fuzz/run.sh [SECONDS] [TARGET...]      targets: idx safetensors checkpoint onnx
+#   tests/fuzz/run.sh [SECONDS] [TARGET...]      targets: idx safetensors checkpoint onnx tune
 set -eu
 cd "$(dirname "$0")/../.."
 secs=${1:-60}
 shift || true
-targets=${*:-idx safetensors checkpoint onnx}
+targets=${*:-idx safetensors checkpoint onnx tune}
 
 CC=${NINCL_FUZZ_CC:-clang-15} scripts/setup.sh build-fuzz -DNINCL_FUZZ=ON -DNINCL_TESTS=OFF
 
