@@ -4,10 +4,11 @@
 #   scripts/test-rusticl.sh [BUILD_DIR]   (default build-test, as built by scripts/test.sh)
 # test-layers runs every layer with every kernel variant and GEMM implementation itself (the
 # CPU and GPU variants, the packed GEMM and CLBlast, Winograd and im2col): 130-230 s on
-# rusticl on 2 shared cores. Not yet here: test-gemm (the packed GEMM's split-K cases give one
-# wrong element of C on rusticl, issue 16) and test-nin (the 224x224 gradient check takes over
-# 10 minutes on rusticl). Fails when rusticl is not there: CI must not pass by testing PoCL
-# alone. OCL_ICD_VENDORS is left as found (/etc/OpenCL/vendors on CI; a folder holding Mesa's
+# rusticl on 2 shared cores; test-gemm every GEMM plan against the naive reference (50-100 s);
+# test-loop-limit that llvmpipe still ends a work-item's loops where nincl assumes (65535
+# iterations, ncl_device_loop_limit), which the packed GEMM's plans and the choice of kernel
+# variants keep under. Not here: test-nin (the 224x224 gradient check takes over 10 minutes on
+# rusticl). Fails when rusticl is not there: CI must not pass by testing PoCL alone. OCL_ICD_VENDORS is left as found (/etc/OpenCL/vendors on CI; a folder holding Mesa's
 # .icd files elsewhere).
 set -eu
 cd "$(dirname "$0")/.."
@@ -21,5 +22,5 @@ if ! "$build/nincl" devices | grep -q "^platform [0-9]*: rusticl"; then
     exit 1
 fi
 start=$(date +%s)
-(cd "$build" && ctest --output-on-failure -j1 -R '^layers$')
+(cd "$build" && ctest --output-on-failure -j1 -R '^(layers|gemm|loop-limit)$')
 echo "test-rusticl: $(($(date +%s) - start)) s on rusticl"

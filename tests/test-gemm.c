@@ -162,6 +162,9 @@ static const struct impl impls[] = {
     /* odd tiles (5x24 outer, 3x5 dot), 8-wide vectors (AVX2 devices), k blocks of 7, and every
      * A B^T through the dot path, however short K */
     {"packed(mr=5,nv=3,vw=8,dr=3,dc=5,kb=7,path=dot)", "packed", "mr=5,nv=3,vw=8,dr=3,dc=5,kb=7,path=dot"},
+    /* a work-item's loops kept under 3000 iterations, as llvmpipe needs under 65535: one row tile
+     * a work-item, and long K in passes (on every device, so PoCL runs what rusticl needs) */
+    {"packed(loops=3000)", "packed", "loops=3000"},
 };
 
 static const size_t shapes[][3] = {
@@ -213,6 +216,9 @@ static void run_tests(void)
         gemm_case(ctx, im->name, 0, 1, 64, 96, 12000, 1.0f, 1.0f, 0);
         gemm_case(ctx, im->name, 0, 1, 40, 121, 5832, 1.0f, 1.0f, 1);
         gemm_case(ctx, im->name, 0, 0, 128, 300, 2400, 1.0f, 0.0f, 0);
+        /* conv1's weight gradient at batch 128 in miniature: K = 128 x 54 x 54, longer than the
+         * 65535 loop iterations llvmpipe lets a work-item run (with few output tiles) */
+        gemm_case(ctx, im->name, 0, 1, 8, 12, 373248, 1.0f, 0.0f, 0);
         /* K cut into independent products (Winograd's 36 per round): every transpose, one
          * product, a few with gaps between their C blocks, the Winograd shapes in miniature */
         for (int t = 0; t < 4; t++) {

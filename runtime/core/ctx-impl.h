@@ -25,6 +25,7 @@ struct ncl_ctx {
     char kernel_dir[1024];          /* empty: embedded kernels */
     enum ncl_gemm_impl gemm;
     int profile;
+    unsigned loop_limit;            /* loop iterations a work-item may run in all, 0: no limit (ncl_device_loop_limit) */
     int cpu_kernels;                /* ncl_ctx_is_cpu */
     char variant_how[160];          /* how cpu_kernels was chosen (runtime/tune/variant-choice.c) */
     void (*on_warning)(const char *message, void *user);   /* ncl_ctx_params.on_warning */
@@ -47,6 +48,13 @@ struct ncl_ctx {
 /* Kernels and GEMMs shaped for CPUs (PoCL), else for GPUs: as measured on the device
  * (runtime/tune/variant-choice.c) unless ncl_ctx_params.kernels says otherwise. */
 int ncl_ctx_is_cpu(const struct ncl_ctx *ctx);
+
+/* How many loop iterations one work-item may run, all its loops together, before the device's
+ * compiler silently ends them; 0: no such limit. Mesa's llvmpipe (rusticl and Clover on the
+ * CPU) ends a work-item's loops after 65535 back-edges (gallivm's loop limiter, a guard against
+ * hung shaders), so kernels that give a work-item long loops compute wrong results there unless
+ * their launches keep under it (tests/test-loop-limit.c measures the limit on the device). */
+unsigned ncl_device_loop_limit(const struct ncl_device_info *info);
 
 /* "clEnqueueNDRangeKernel failed: CL_OUT_OF_RESOURCES (-5)" */
 const char *ncl_cl_error_name(cl_int err);

@@ -359,6 +359,7 @@ static enum ncl_status ctx_create_device(const struct ncl_ctx_params *p, const s
     ctx->warning_user = p->warning_user;
     ctx->conv = (enum ncl_conv_impl)conv;
     ctx->profile = p->profile;
+    ctx->loop_limit = ncl_device_loop_limit(&st.info);
     const char *kdir = env_or(p->kernel_dir, "NINCL_KERNEL_DIR");
     if (kdir) {
         struct stat dir;
@@ -385,7 +386,16 @@ static enum ncl_status ctx_create_device(const struct ncl_ctx_params *p, const s
         return ncl_fail_prefix(ncl_cl_fail(err, "clCreateCommandQueue"), "%s (platform %d, %s)", st.info.name,
                                st.info.platform_index, st.info.platform_name);
     }
-    if (variant == 0 || variant == 3) {
+    if (ctx->loop_limit && variant != 2) {   /* the cpu set gives a work-item whole planes: too long there */
+        if (variant == 1)
+            ncl_ctx_warn(ctx, "warning: --kernels cpu on %s: its compiler ends a work-item's loops after %u "
+                         "iterations, fewer than the cpu set's work-items run; the gpu set instead",
+                         st.info.name, ctx->loop_limit);
+        ctx->cpu_kernels = 0;
+        snprintf(ctx->variant_how, sizeof ctx->variant_how,
+                 "%sthe device ends a work-item's loops after %u iterations, fewer than the cpu set needs",
+                 variant == 1 ? "forced cpu, overridden: " : "", ctx->loop_limit);
+    } else if (variant == 0 || variant == 3) {
         enum ncl_status s = ncl_variant_choose(ctx, variant == 0, variant == 0);
         ncl_gemm_state_free(ctx);   /* the probe's packing buffers, if it ran the packed GEMM */
         if (s != NCL_OK) {          /* the device still works for what does not fail: go by its type */
@@ -414,6 +424,12 @@ void ncl_ctx_free(struct ncl_ctx *ctx)
     free(ctx->programs);
     ctx_release_cl(ctx);
     free(ctx);
+}
+
+unsigned ncl_device_loop_limit(const struct ncl_device_info *info)
+{
+    /* llvmpipe names its device "llvmpipe (LLVM 15.0.6, 256 bits)"; LP_MAX_TGSI_LOOP_ITERATIONS */
+    return strncmp(info->name, "llvmpipe", 8) == 0 ? 65535 : 0;
 }
 
 int ncl_ctx_is_cpu(const struct ncl_ctx *ctx)

@@ -10,8 +10,14 @@
  * GEMM arrives, so a training step after the first allocates nothing. The slice workspace and
  * gemm_reduce also serve CLBlast's split K (gemm-impl.h).
  *
+ * On a device whose compiler ends a work-item's loops after a number of iterations (llvmpipe:
+ * ctx->loop_limit), a plan keeps each work-item under half of it: fewer row tiles per work-item,
+ * and where one tile's K is still too long, K in passes (consecutive launches, each adding its
+ * part of K to C).
+ *
  * Tuning (kernel work only): NINCL_GEMM_PACKED="mr=8,nv=3,vw=16,kb=512,dr=4,dc=6" sets the
- * register tiles; "path=outer|dot", "slices=N" and "packb=1" force a plan for every GEMM.
+ * register tiles; "path=outer|dot", "slices=N" and "packb=1" force a plan for every GEMM;
+ * "loops=N" a loop budget of N iterations a work-item (to test the passes on any device).
  * Per-kernel times: nincl bench's per-layer profile. */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,6 +35,7 @@ struct gemm_tune {
     int force_path;      /* -1: choose; 0 outer; 1 dot */
     int force_slices;    /* 0: choose */
     int force_pack_b;    /* outer path: pack B even where it could be read in place */
+    size_t loop_budget;  /* most loop iterations a work-item may run (loop_estimate); 0: any */
 };
 
 enum { VAR_WIDE, VAR_NARROW, VAR_COUNT };
@@ -85,6 +92,8 @@ static void tune_parse(struct gemm_tune *t)
                 t->force_pack_b = v;
             else if (strcmp(key, "slices") == 0)
                 t->force_slices = v;
+            else if (strcmp(key, "loops") == 0)
+                t->loop_budget = v > 0 ? (size_t)v : 0;
         }
         e += len;
         if (*e)
@@ -112,6 +121,7 @@ static enum ncl_status state_get(struct ncl_ctx *ctx, struct ncl_gemm_state **ou
             CL_SUCCESS)
             width = 4;
         tune_default(&st->t, width);
+        st->t.loop_budget = ctx->loop_limit / 2;   /* loop_estimate counts ~10% low there */
         tune_parse(&st->t);
         if (!tune_ok(&st->t)) {
             const struct gemm_tune t = st->t;
@@ -199,6 +209,24 @@ struct gemm_plan {
     size_t slices, kc;     /* K slices of kc values */
 };
 
+/* Loop iterations (back-edges) one work-item of plan p runs, counted as if no loop were
+ * unrolled: llvmpipe unrolls none of the #pragma unroll loops, and measured ~10% more than
+ * this (tests/test-gemm.c runs the plans under a small budget on any device; test-loop-limit.c
+ * measures the device's limit). */
+static size_t loop_estimate(const struct gemm_tune *t, const struct gemm_plan *p)
+{
+    size_t T = p->mt_per_item, kc = p->kc, vw = (size_t)t->vw;
+    if (p->dot) {
+        size_t dr = (size_t)t->dr, dc = (size_t)t->dc;
+        size_t per_step = 1 + dc + dr * (1 + dc);   /* VW values of k */
+        return dc + T * (1 + dr + dr * dc + kc / vw * per_step + dr * (1 + dc * (1 + vw)));
+    }
+    size_t mr = (size_t)t->mr[p->var], nv = (size_t)t->nv[p->var], blocks = cdiv(kc, (size_t)t->kb);
+    size_t per_k = 1 + nv + mr * (1 + nv);
+    size_t per_tile = 1 + mr * (1 + nv) + mr * (1 + nv * (1 + vw));   /* zeroing, the slower store */
+    return blocks * (1 + T * per_tile) + T * kc * per_k + T * mr * (1 + nv * vw);   /* last: the epilogue */
+}
+
 /* The one place that decides the plan from the shape; a per-shape table can replace it.
  * Measured on NiN's shapes (tests/test-gemm.c, NINCL_GEMM_BENCH): the dot path wins every
  * weight gradient (A B^T, K = batch pixels), the narrow tile the short-K products. */
@@ -246,7 +274,24 @@ static struct gemm_plan plan_choose(const struct ncl_ctx *ctx, const struct gemm
         p.slices = (size_t)t->force_slices < k ? (size_t)t->force_slices : k;
     p.kc = cdiv(k, p.slices);
     p.slices = cdiv(k, p.kc);
+    while (t->loop_budget && p.mt_per_item > 1 && loop_estimate(t, &p) > t->loop_budget)
+        p.mt_per_item = cdiv(p.mt_per_item, 2);
     return p;
+}
+
+/* Launches plan p (of a product with K = k) needs under the loop budget: 1, or the number of
+ * passes over K (cdiv(k, passes) values each, one row tile a work-item) that keeps a work-item
+ * of each under it. */
+static size_t loop_passes(const struct gemm_tune *t, const struct gemm_plan *p, size_t k)
+{
+    if (!t->loop_budget || loop_estimate(t, p) <= t->loop_budget)
+        return 1;
+    struct gemm_plan q = *p;
+    q.mt_per_item = 1;
+    size_t passes = 1;
+    for (q.kc = k; q.kc > 1 && loop_estimate(t, &q) > t->loop_budget; q.kc = cdiv(k, passes))
+        passes *= 2;
+    return passes;
 }
 
 /* Runs plan p: the micro-kernels write slice s (K values [s * kc, s * kc + kc)) of the product
@@ -333,6 +378,18 @@ enum ncl_status ncl_gemm_packed(struct ncl_ctx *ctx, int trans_a, int trans_b, s
         return ncl_gemm_reduce(ctx, c, 0, m, n, alpha, beta, c, c_off, ldc);
 
     struct gemm_plan p = plan_choose(ctx, &st->t, trans_a, trans_b, m, n, k);
+    size_t passes = loop_passes(&st->t, &p, k);
+    if (passes > 1 && k > 1) {   /* each pass adds its part of K to C (the first scales C by beta) */
+        size_t kp = cdiv(k, passes);
+        for (size_t k0 = 0; k0 < k; k0 += kp) {
+            size_t len = k - k0 < kp ? k - k0 : kp;
+            int last = k0 + len == k;
+            NCL_TRY(ncl_gemm_packed(ctx, trans_a, trans_b, m, n, len, alpha, a, a_off + k0 * (trans_a ? lda : 1),
+                                    lda, b, b_off + k0 * (trans_b ? 1 : ldb), ldb, k0 == 0 ? beta : 1.0f, c, c_off,
+                                    ldc, last ? ep : NULL, last ? ep_applied : NULL));
+        }
+        return NCL_OK;
+    }
     if (p.slices == 1)
         return packed_run(ctx, st, &p, trans_a, trans_b, m, n, k, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, 0,
                           alpha, beta, ep, ep_applied);
@@ -363,6 +420,13 @@ enum ncl_status ncl_gemm_packed_sliced(struct ncl_ctx *ctx, int trans_a, int tra
     struct gemm_plan p = plan_choose(ctx, &st->t, trans_a, trans_b, m, n, kc);
     p.slices = slices;
     p.kc = kc;
+    if (loop_passes(&st->t, &p, kc) > 1 && kc > 1) {   /* too long for one launch: each product by itself, in passes */
+        for (size_t s = 0; s < slices; s++)
+            NCL_TRY(ncl_gemm_packed(ctx, trans_a, trans_b, m, n, kc, alpha, a, a_off + s * kc * (trans_a ? lda : 1),
+                                    lda, b, b_off + s * kc * (trans_b ? 1 : ldb), ldb, beta, c, c_off + s * c_slice,
+                                    ldc, NULL, NULL));
+        return NCL_OK;
+    }
     return packed_run(ctx, st, &p, trans_a, trans_b, m, n, kc * slices, a, a_off, lda, b, b_off, ldb, c, c_off, ldc,
                       c_slice, alpha, beta, NULL, NULL);
 }

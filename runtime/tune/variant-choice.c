@@ -9,7 +9,9 @@
  *      untimed one that builds and first launches the kernels, and the faster is kept in the
  *      cache. The CPU set is given up on when its first forward pass takes 3x the GPU set's.
  * "measure" skips 1 and 2, so users can measure a device that the table names (tests/test-tune.c
- * skips only 1, to see the cache at work on PoCL). */
+ * skips only 1, to see the cache at work on PoCL). A device that ends long loops (llvmpipe,
+ * ncl_device_loop_limit) never gets here: the CPU set's work-items loop over whole planes, so
+ * it runs the GPU set (runtime/core/device.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
