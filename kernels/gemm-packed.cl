@@ -321,16 +321,27 @@ __kernel void gemm_reduce(__global const float *W, int slices, __global float *C
     __global float *c = C + c_off + (ulong)i * ldc + j0;
     __global const float *w = W + (ulong)i * N + j0;
     if (j0 + 64 <= N) {
-        float16 acc[4] = {(float16)(0.0f), (float16)(0.0f), (float16)(0.0f), (float16)(0.0f)};
-        for (int s = 0; s < slices; s++, w += mn)
-            for (int v = 0; v < 4; v++)
-                acc[v] += vload16(v, w);
-        for (int v = 0; v < 4; v++) {
-            float16 o = alpha * acc[v];
-            if (beta != 0.0f)
-                o += beta * vload16(v, c);
-            vstore16(o, v, c);
+        /* four named vectors, not an initialised array: rusticl keeps such an array's
+         * initialiser in a constant buffer whose address it reads inside the loop, which Mesa's
+         * llvmpipe warns about ("Treating load_kernel_arg in control flow as uniform") */
+        float16 s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, s3 = 0.0f;
+        for (int s = 0; s < slices; s++, w += mn) {
+            s0 += vload16(0, w);
+            s1 += vload16(1, w);
+            s2 += vload16(2, w);
+            s3 += vload16(3, w);
         }
+        s0 *= alpha, s1 *= alpha, s2 *= alpha, s3 *= alpha;
+        if (beta != 0.0f) {
+            s0 += beta * vload16(0, c);
+            s1 += beta * vload16(1, c);
+            s2 += beta * vload16(2, c);
+            s3 += beta * vload16(3, c);
+        }
+        vstore16(s0, 0, c);
+        vstore16(s1, 1, c);
+        vstore16(s2, 2, c);
+        vstore16(s3, 3, c);
         return;
     }
     for (int j = 0; j < N - j0; j++) {
