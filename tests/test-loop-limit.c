@@ -1,9 +1,10 @@
 /* ncl_device_loop_limit against what the device does: one work-item runs two loops of 50000
  * iterations each, adding a value read from memory (so no compiler can fold the loops away),
- * and must count 100000 where nincl assumes no limit, or stop at exactly the limit nincl names
- * (llvmpipe: 65535 back-edges for both loops together, give or take the loops' exits). A device that silently ends long loops without
- * being named in ncl_device_loop_limit fails here, and so does one named wrongly. Runs on the
- * test device (PoCL in CI) and again on rusticl (scripts/test-rusticl.sh). */
+ * and must count 100000 where nincl assumes no limit, or stop at the limit nincl names
+ * (llvmpipe: 65535 back-edges for both loops together, give or take the loops' exits). A
+ * device that silently ends long loops without being named in ncl_device_loop_limit fails
+ * here, and so does one named wrongly. Runs on the test device (PoCL in CI) and again on
+ * rusticl (scripts/test-rusticl.sh). */
 #include "check.h"
 #include "ctx-impl.h"
 

@@ -25,7 +25,7 @@ struct ncl_ctx {
     char kernel_dir[1024];          /* empty: embedded kernels */
     enum ncl_gemm_impl gemm;
     int profile;
-    unsigned loop_limit;            /* loop iterations a work-item may run in all, 0: no limit (ncl_device_loop_limit) */
+    unsigned loop_limit;            /* ncl_device_loop_limit: a work-item's loop iterations, 0: any */
     int cpu_kernels;                /* ncl_ctx_is_cpu */
     char variant_how[160];          /* how cpu_kernels was chosen (runtime/tune/variant-choice.c) */
     void (*on_warning)(const char *message, void *user);   /* ncl_ctx_params.on_warning */
