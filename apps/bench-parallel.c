@@ -79,12 +79,12 @@ int bench_parallel(const struct parallel_bench *b)
     }
     if (rank == 0)
         remove_tree(base);
+    if (s != NCL_OK && rank == 0)   /* before MPI ends (see cmd-train.c); rank 0 speaks for the job */
+        fprintf(stderr, "nincl bench: %s\n", ncl_last_error());
     if (mpi)
         ncl_mpi_finalize();
-    if (s != NCL_OK) {
-        fprintf(stderr, "nincl bench: %s\n", ncl_last_error());
+    if (s != NCL_OK)
         return exit_code_for(s);
-    }
     if (rank != 0)
         return EXIT_OK;
     double compute = res.compute_seconds_per_step * 1e3, reduce = res.reduce_seconds_per_step * 1e3;

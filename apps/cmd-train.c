@@ -92,6 +92,36 @@ static int allowed_on_resume(const char *name)
     return 0;
 }
 
+/* What rank 0 (or the only process) prints at the end of a run; the exit code. */
+static int report(enum ncl_status s, const struct ncl_train_result *res, const struct printer *pr)
+{
+    if (s == NCL_STOPPED) {
+        fprintf(stderr, "interrupted: checkpoint saved to %s; continue with: nincl train --resume %s\n",
+                res->checkpoint, res->out_dir);
+        return 130;
+    }
+    if (s == NCL_ERR_NUMERIC) {
+        fprintf(stderr, "nincl train: %s. Try a smaller --lr.\n", ncl_last_error());
+        return EXIT_FAILURE_RUNTIME;
+    }
+    if (s != NCL_OK) {
+        fprintf(stderr, "nincl train: %s\n", ncl_last_error());
+        return exit_code_for(s);
+    }
+    if (res->epochs_done) {
+        printf("loss %.3f, train acc %.3f, test acc %.3f\n", res->train_loss, res->train_acc, res->test_acc);
+        printf("%.1f examples/sec on %s\n", res->examples_per_sec, pr->device);
+    }
+    if (res->replicas > 1) {
+        double compute_ms = res->compute_seconds_per_step * 1e3, reduce_ms = res->reduce_seconds_per_step * 1e3;
+        printf("data parallel: %d replicas; per step %.1f ms forward and backward, %.1f ms summing gradients "
+               "(%.1f%%, not overlapped)\n",
+               res->replicas, compute_ms, reduce_ms, 100 * reduce_ms / (compute_ms + reduce_ms > 0 ? compute_ms + reduce_ms : 1));
+    }
+    printf("checkpoint: %s\nmetrics: %s/metrics.csv, %s/curves.svg\n", res->checkpoint, res->out_dir, res->out_dir);
+    return EXIT_OK;
+}
+
 int cmd_train(int argc, char **argv)
 {
     struct device_flags df = {0};
@@ -199,33 +229,11 @@ int cmd_train(int argc, char **argv)
     struct ncl_train_result res;
     s = ncl_train(&cfg, &res);
     close_bar(&pr);
+    /* rank 0 reports for the job, before MPI ends: a rank that leaves with an error makes mpirun
+     * kill the others, and rank 0 must have said why by then */
+    rc = rank == 0 ? report(s, &res, &pr) : s == NCL_OK ? EXIT_OK : s == NCL_STOPPED ? 130 : exit_code_for(s);
+    fflush(stdout);
     if (cfg.mpi)
         ncl_mpi_finalize();
-    if (rank != 0)   /* rank 0 reports for the job */
-        return s == NCL_OK ? EXIT_OK : s == NCL_STOPPED ? 130 : exit_code_for(s);
-    if (s == NCL_STOPPED) {
-        fprintf(stderr, "interrupted: checkpoint saved to %s; continue with: nincl train --resume %s\n",
-                res.checkpoint, res.out_dir);
-        return 130;
-    }
-    if (s == NCL_ERR_NUMERIC) {
-        fprintf(stderr, "nincl train: %s. Try a smaller --lr.\n", ncl_last_error());
-        return EXIT_FAILURE_RUNTIME;
-    }
-    if (s != NCL_OK) {
-        fprintf(stderr, "nincl train: %s\n", ncl_last_error());
-        return exit_code_for(s);
-    }
-    if (res.epochs_done) {
-        printf("loss %.3f, train acc %.3f, test acc %.3f\n", res.train_loss, res.train_acc, res.test_acc);
-        printf("%.1f examples/sec on %s\n", res.examples_per_sec, pr.device);
-    }
-    if (res.replicas > 1) {
-        double compute_ms = res.compute_seconds_per_step * 1e3, reduce_ms = res.reduce_seconds_per_step * 1e3;
-        printf("data parallel: %d replicas; per step %.1f ms forward and backward, %.1f ms summing gradients "
-               "(%.1f%%, not overlapped)\n",
-               res.replicas, compute_ms, reduce_ms, 100 * reduce_ms / (compute_ms + reduce_ms > 0 ? compute_ms + reduce_ms : 1));
-    }
-    printf("checkpoint: %s\nmetrics: %s/metrics.csv, %s/curves.svg\n", res.checkpoint, res.out_dir, res.out_dir);
-    return EXIT_OK;
+    return rc;
 }

@@ -36,8 +36,12 @@ void ncl_mpi_finalize(void)
     int on = 0, off = 0;
     MPI_Initialized(&on);
     MPI_Finalized(&off);
-    if (on && !off)
+    if (on && !off) {
+        /* every rank waits here for the others: one leaving first with an error exit makes mpirun
+         * kill the rest, perhaps before rank 0 has printed why */
+        MPI_Barrier(MPI_COMM_WORLD);
         MPI_Finalize();
+    }
 }
 
 static enum ncl_status mpi_fail(int rc, const char *what)
