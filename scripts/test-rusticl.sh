@@ -7,7 +7,8 @@
 # rusticl on 2 shared cores; test-gemm every GEMM plan against the naive reference (50-100 s);
 # test-loop-limit that llvmpipe still ends a work-item's loops where nincl assumes (65535
 # iterations, ncl_device_loop_limit), which the packed GEMM's plans and the choice of kernel
-# variants keep under. Not here: test-nin (the 224x224 gradient check takes over 10 minutes on
+# variants keep under; test-zoo-ops the zoo's layers and the branched graph (BatchNorm,
+# pooling, add, concat) against references and finite differences (about 50 s). Not here: test-nin (the 224x224 gradient check takes over 10 minutes on
 # rusticl). Fails when rusticl is not there: CI must not pass by testing PoCL alone. OCL_ICD_VENDORS is left as found (/etc/OpenCL/vendors on CI; a folder holding Mesa's
 # .icd files elsewhere).
 set -eu
@@ -27,7 +28,7 @@ start=$(date +%s)
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 export MESA_SHADER_CACHE_DIR="$log/mesa-cache"
-if ! (cd "$build" && ctest -V -j2 -R '^(layers|gemm|loop-limit)$') >"$log/ctest.log" 2>&1; then
+if ! (cd "$build" && ctest -V -j2 -R '^(layers|gemm|loop-limit|zoo-ops)$') >"$log/ctest.log" 2>&1; then
     tail -n 150 "$log/ctest.log"
     echo "test-rusticl: FAILED" >&2
     exit 1
