@@ -114,9 +114,10 @@ static int report(enum ncl_status s, const struct ncl_train_result *res, const s
     }
     if (res->replicas > 1) {
         double compute_ms = res->compute_seconds_per_step * 1e3, reduce_ms = res->reduce_seconds_per_step * 1e3;
+        double total_ms = compute_ms + reduce_ms > 0 ? compute_ms + reduce_ms : 1;
         printf("data parallel: %d replicas; per step %.1f ms forward and backward, %.1f ms summing gradients "
                "(%.1f%%, not overlapped)\n",
-               res->replicas, compute_ms, reduce_ms, 100 * reduce_ms / (compute_ms + reduce_ms > 0 ? compute_ms + reduce_ms : 1));
+               res->replicas, compute_ms, reduce_ms, 100 * reduce_ms / total_ms);
     }
     printf("checkpoint: %s\nmetrics: %s/metrics.csv, %s/curves.svg\n", res->checkpoint, res->out_dir, res->out_dir);
     return EXIT_OK;

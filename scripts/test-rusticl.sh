@@ -8,15 +8,18 @@
 # test-loop-limit that llvmpipe still ends a work-item's loops where nincl assumes (65535
 # iterations, ncl_device_loop_limit), which the packed GEMM's plans and the choice of kernel
 # variants keep under; test-zoo-ops the zoo's layers and the branched graph (BatchNorm,
-# pooling, add, concat) against references and finite differences (about 50 s). Not here: test-nin (the 224x224 gradient check takes over 10 minutes on
-# rusticl). Fails when rusticl is not there: CI must not pass by testing PoCL alone. OCL_ICD_VENDORS is left as found (/etc/OpenCL/vendors on CI; a folder holding Mesa's
-# .icd files elsewhere).
+# pooling, add, concat) against references and finite differences (about 50 s); test-nin the
+# whole NiN at 224x224 with one finite-difference entry per parameter tensor instead of four
+# (NINCL_TEST_NIN_ENTRIES=1: 200 s, four would take over 10 minutes). Fails when rusticl is
+# not there: CI must not pass by testing PoCL alone. OCL_ICD_VENDORS is left as found
+# (/etc/OpenCL/vendors on CI; a folder holding Mesa's .icd files elsewhere).
 set -eu
 cd "$(dirname "$0")/.."
 build=${1:-build-test}
 export RUSTICL_ENABLE=${RUSTICL_ENABLE:-llvmpipe}
 export NINCL_PLATFORM=rusticl
 unset NINCL_DEVICE NINCL_KERNELS NINCL_GEMM NINCL_CONV
+export NINCL_TEST_NIN_ENTRIES=1
 if ! "$build/nincl" devices | grep -q "^platform [0-9]*: rusticl"; then
     echo "test-rusticl: no rusticl platform with a device (install mesa-opencl-icd; RUSTICL_ENABLE=$RUSTICL_ENABLE)" >&2
     "$build/nincl" devices >&2 || true
@@ -28,7 +31,7 @@ start=$(date +%s)
 log=$(mktemp -d)
 trap 'rm -rf "$log"' EXIT
 export MESA_SHADER_CACHE_DIR="$log/mesa-cache"
-if ! (cd "$build" && ctest -V -j2 -R '^(layers|gemm|loop-limit|zoo-ops)$') >"$log/ctest.log" 2>&1; then
+if ! (cd "$build" && ctest -V -j2 -R '^(nin|layers|gemm|loop-limit|zoo-ops)$') >"$log/ctest.log" 2>&1; then
     tail -n 150 "$log/ctest.log"
     echo "test-rusticl: FAILED" >&2
     exit 1

@@ -7,6 +7,9 @@
  * rusticl (scripts/test-rusticl.sh). */
 #include "check.h"
 #include "ctx-impl.h"
+#include "nincl.h"
+
+#include <string.h>
 
 static const char *source =
     "__kernel void count(__global const int *one, int n, __global int *out)\n"
@@ -61,6 +64,27 @@ int main(void)
         CHECK(result == 2 * n, "%s ran %d of %d iterations: it ends long loops, which ncl_device_loop_limit does "
               "not know", ctx->info.name, result, 2 * n);
     CHECK(ctx->loop_limit == limit, "the context's loop limit %u, the device's %u", ctx->loop_limit, limit);
+
+    /* A BatchNorm over more values per channel than its work-items can sum under the limit
+     * (256 a channel, three passes: past 5.6M values) is refused at reserve there, by name;
+     * anywhere else it reserves. */
+    struct ncl_graph *g = NULL;
+    s = ncl_graph_create(ctx, (struct ncl_shape){1, 1, 2400, 2400}, &g);
+    CHECK(s == NCL_OK, "ncl_graph_create: %s", ncl_last_error());
+    if (s == NCL_OK) {
+        CHECK(ncl_graph_add_batchnorm(g, "bn", 0, "BatchNorm2d") == NCL_OK, "add BatchNorm2d: %s", ncl_last_error());
+        CHECK(ncl_graph_add_flatten(g, "fl", 1, "Flatten") == NCL_OK, "add Flatten: %s", ncl_last_error());
+        s = ncl_graph_reserve(g);
+        if (limit)
+            CHECK(s == NCL_ERR_SHAPE && strstr(ncl_last_error(), "layer bn (BatchNorm2d)") &&
+                      strstr(ncl_last_error(), "smaller batch"),
+                  "BatchNorm over 5.76M values a channel on %s: %d %s", ctx->info.name, (int)s, ncl_last_error());
+        else
+            CHECK(s == NCL_OK, "BatchNorm over 5.76M values a channel: %s", ncl_last_error());
+        if (s != NCL_OK)
+            printf("refused as it should be: %s\n", ncl_last_error());
+        ncl_graph_free(g);
+    }
     clReleaseMemObject(one);
     clReleaseMemObject(out);
     clReleaseKernel(kernel);

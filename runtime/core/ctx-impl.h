@@ -56,6 +56,11 @@ int ncl_ctx_is_cpu(const struct ncl_ctx *ctx);
  * their launches keep under it (tests/test-loop-limit.c measures the limit on the device). */
 unsigned ncl_device_loop_limit(const struct ncl_device_info *info);
 
+/* A reduction whose work-items each loop `iterations` times (all their loops): NCL_ERR_SHAPE
+ * naming `what` where the device would end those loops early, so that a batch too large for
+ * such a device fails when the graph is reserved instead of training on partial sums. */
+enum ncl_status ncl_ctx_check_loops(const struct ncl_ctx *ctx, size_t iterations, const char *what);
+
 /* "clEnqueueNDRangeKernel failed: CL_OUT_OF_RESOURCES (-5)" */
 const char *ncl_cl_error_name(cl_int err);
 enum ncl_status ncl_cl_fail(cl_int err, const char *what);

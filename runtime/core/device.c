@@ -432,6 +432,16 @@ unsigned ncl_device_loop_limit(const struct ncl_device_info *info)
     return strncmp(info->name, "llvmpipe", 8) == 0 ? 65535 : 0;
 }
 
+enum ncl_status ncl_ctx_check_loops(const struct ncl_ctx *ctx, size_t iterations, const char *what)
+{
+    if (!ctx->loop_limit || iterations < ctx->loop_limit)
+        return NCL_OK;
+    return ncl_fail(NCL_ERR_SHAPE,
+                    "%s take %zu loop iterations in one work-item at the largest batch, and %s ends a work-item's "
+                    "loops after %u: use a smaller batch",
+                    what, iterations, ctx->info.name, ctx->loop_limit);
+}
+
 int ncl_ctx_is_cpu(const struct ncl_ctx *ctx)
 {
     return ctx->cpu_kernels;

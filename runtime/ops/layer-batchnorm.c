@@ -42,6 +42,10 @@ static size_t bn_wg(const struct ncl_layer *l)
 
 static enum ncl_status bn_create_kernels(struct ncl_layer *l)
 {
+    /* a work-item of bn_forward loops 3 times over its share of a channel, plus two group sums */
+    struct ncl_shape in = l->x->shape;
+    size_t n = (size_t)in.n * in.h * in.w, wg = bn_wg(l);
+    NCL_TRY(ncl_ctx_check_loops(layer_ctx(l), 3 * ((n + wg - 1) / wg) + 32, "the batch statistics"));
     NCL_TRY(ncl_kernel_create(layer_ctx(l), "batchnorm.cl", bn_options(l), "bn_forward", &l->k[K_FORWARD]));
     return ncl_kernel_create(layer_ctx(l), "batchnorm.cl", bn_options(l), "bn_backward", &l->k[K_BACKWARD]);
 }

@@ -68,7 +68,10 @@ static enum ncl_status conv_create_kernels(struct ncl_layer *l)
     NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", "bias_act", &l->k[K_BIAS_ACT]));
     NCL_TRY(ncl_kernel_create(ctx, "conv.cl", "", cpu ? "bias_act_backward_channel" : "bias_act_backward",
                               &l->k[K_BIAS_ACT_BACKWARD]));
-    return NCL_OK;
+    /* bias_act_backward's work-items (256 a channel; a device with a loop limit runs the GPU
+     * set) each sum their share of a channel's pixels, then the group's tree */
+    size_t per_channel = (size_t)l->y->shape.n * l->y->shape.h * l->y->shape.w;
+    return ncl_ctx_check_loops(ctx, per_channel / 256 + 1 + 16, "the bias gradient's sums");
 }
 
 /* Runs im2col or col2im for images [n0, n0 + g) of a batch. */
