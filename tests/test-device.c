@@ -326,7 +326,7 @@ static int append(const char *file, const char *text)
 }
 
 /* A context that loads kernels from `dir`, with a 1x9x9 -> 3x3 max-pool graph: returns the
- * status of ncl_graph_reserve (which builds pool.cl, loss.cl and sgd.cl). */
+ * status of ncl_graph_reserve (which builds maxpool.cl, loss.cl and sgd.cl). */
 static enum ncl_status pool_graph(const char *dir, enum ncl_status *ctx_status)
 {
     struct ncl_ctx_params p = {.kernel_dir = dir};
@@ -383,16 +383,16 @@ static void test_kernel_dir(void)
     enum ncl_status cs, s = pool_graph(tmp_dir, &cs);
     CHECK(s == NCL_OK, "kernels from an intact copy in %s: %s", tmp_dir, ncl_last_error());
 
-    /* a syntax error in pool.cl: the message names the file (and folder), the options and
+    /* a syntax error in maxpool.cl: the message names the file (and folder), the options and
      * carries the compiler's log, which names the undeclared identifier */
-    CHECK(append("pool.cl", "\n__kernel void broken(__global float *x) { x[0] = nincl_undeclared_name; }\n"),
-          "cannot break pool.cl");
+    CHECK(append("maxpool.cl", "\n__kernel void broken(__global float *x) { x[0] = nincl_undeclared_name; }\n"),
+          "cannot break maxpool.cl");
     s = pool_graph(tmp_dir, &cs);
     const char *msg = ncl_last_error();
     printf("build failure message: %.600s\n", msg);
     CHECK(cs == NCL_OK, "ncl_ctx_create with kernel_dir %s: %s", tmp_dir, msg);
-    CHECK(s == NCL_ERR_BUILD, "broken pool.cl: %s, want NCL_ERR_BUILD", ncl_status_str(s));
-    CHECK(strstr(msg, "pool.cl") != NULL, "the message does not name pool.cl: %s", msg);
+    CHECK(s == NCL_ERR_BUILD, "broken maxpool.cl: %s, want NCL_ERR_BUILD", ncl_status_str(s));
+    CHECK(strstr(msg, "maxpool.cl") != NULL, "the message does not name maxpool.cl: %s", msg);
     CHECK(strstr(msg, tmp_dir) != NULL, "the message does not name the kernel folder %s: %s", tmp_dir, msg);
     CHECK(strstr(msg, "options ''") != NULL, "the message does not give the (empty) build options: %s", msg);
     CHECK(strstr(msg, "nincl_undeclared_name") != NULL, "the message lacks the compiler's build log: %s", msg);

@@ -138,7 +138,7 @@ static void test_divergence(void)
     expect_sound_run("resume at --lr 1e6", div);
 }
 
-/* A copy of kernels/ with pool.cl broken; returns the folder. */
+/* A copy of kernels/ with maxpool.cl broken; returns the folder. */
 static const char *broken_kernels(void)
 {
     const char *dir = rb_path("kernels");
@@ -154,7 +154,7 @@ static const char *broken_kernels(void)
         snprintf(from, sizeof from, "%s/kernels/%s", NINCL_SOURCE_DIR, e->d_name);
         snprintf(to, sizeof to, "%s/%s", dir, e->d_name);
         rb_copy(from, to);
-        if (!strcmp(e->d_name, "pool.cl")) {
+        if (!strcmp(e->d_name, "maxpool.cl")) {
             FILE *f = fopen(to, "ab");
             fputs("\n__kernel void robust_broken(void) { int x = nincl_undeclared_identifier; }\n", f);
             fclose(f);
@@ -170,17 +170,17 @@ static void test_kernel_build(void)
     printf("a kernel that does not compile:\n");
     const char *kd = broken_kernels();
     char pool[1024];
-    snprintf(pool, sizeof pool, "%s/pool.cl", kd);
+    snprintf(pool, sizeof pool, "%s/maxpool.cl", kd);
     rb_run("shapes --model nin-small --input 1x28x28 --kernel-dir %s", kd);
-    rb_expect("shapes, broken pool.cl", 1, 0, 0,
+    rb_expect("shapes, broken maxpool.cl", 1, 0, 0,
               NEEDLES(pool, "MaxPool2d", "with options", "failed", "nincl_undeclared_identifier"));
     const char *out = rb_path("out-kernels");
     rb_run("train " SMALL " --epochs 1 --kernel-dir %s --data %s --out %s", kd, data, out);
-    rb_expect("train, broken pool.cl", 1, 0, 0, NEEDLES(pool, "with options", "nincl_undeclared_identifier"));
+    rb_expect("train, broken maxpool.cl", 1, 0, 0, NEEDLES(pool, "with options", "nincl_undeclared_identifier"));
     CHECK(!rb_exists(out), "the failed run left %s", out);
     unlink(pool);
     rb_run("shapes --model nin-small --input 1x28x28 --kernel-dir %s", kd);
-    rb_expect("shapes, pool.cl missing", 2, 1, 0, NEEDLES(pool, "cannot open kernel file"));
+    rb_expect("shapes, maxpool.cl missing", 2, 1, 0, NEEDLES(pool, "cannot open kernel file"));
 }
 
 int main(int argc, char **argv)

@@ -174,7 +174,7 @@ enum { NCL_ACT_RELU, NCL_ACT_SIGMOID };
 extern const struct ncl_layer_ops ncl_layer_conv_ops, ncl_layer_maxpool_ops, ncl_layer_gap_ops,
     ncl_layer_dropout_ops, ncl_layer_flatten_ops, ncl_layer_linear_ops;
 extern const struct ncl_layer_ops ncl_layer_relu_ops, ncl_layer_sigmoid_ops, ncl_layer_avgpool_ops,
-    ncl_layer_maxpool_pad_ops, ncl_layer_add_ops, ncl_layer_concat_ops, ncl_layer_batchnorm2d_ops,
+    ncl_layer_add_ops, ncl_layer_concat_ops, ncl_layer_batchnorm2d_ops,
     ncl_layer_batchnorm1d_ops;
 
 #endif

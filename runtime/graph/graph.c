@@ -233,10 +233,8 @@ enum ncl_status ncl_graph_add_maxpool_padded(struct ncl_graph *g, const char *na
 {
     if (kernel < 1 || stride < 1 || pad < 0 || 2 * pad > kernel)
         return ncl_fail(NCL_ERR_ARG, "maxpool %s: kernel and stride must be >= 1 and 0 <= pad <= kernel / 2", name);
-    if (pad == 0)
-        return ncl_graph_add_maxpool(g, name, group, group_name, kernel, stride);
     struct ncl_layer proto = {.pool_kernel = kernel, .pool_stride = stride, .pool_pad = pad};
-    return add_layer(g, &ncl_layer_maxpool_pad_ops, name, group, group_name, &proto);
+    return add_layer(g, &ncl_layer_maxpool_ops, name, group, group_name, &proto);
 }
 
 enum ncl_status ncl_graph_add_avgpool(struct ncl_graph *g, const char *name, int group, const char *group_name,

@@ -264,8 +264,8 @@ static enum ncl_status export_layer(struct builder *b, struct ncl_graph *g, int 
         }
         if (l->conv.relu)
             add_node(b, "Relu", relu_name, (const char *const[]){pre}, 1, out, NULL, 0);
-    } else if (ops == &ncl_layer_maxpool_ops || ops == &ncl_layer_maxpool_pad_ops || ops == &ncl_layer_avgpool_ops) {
-        int pad = ops == &ncl_layer_maxpool_pad_ops ? l->pool_pad : 0;
+    } else if (ops == &ncl_layer_maxpool_ops || ops == &ncl_layer_avgpool_ops) {
+        int pad = ops == &ncl_layer_maxpool_ops ? l->pool_pad : 0;
         int64_t k[2] = {l->pool_kernel, l->pool_kernel}, s[2] = {l->pool_stride, l->pool_stride},
                 p[4] = {pad, pad, pad, pad};
         Onnx__AttributeProto *a[3] = {attr_ints(b, "kernel_shape", k, 2), attr_ints(b, "strides", s, 2),
