@@ -38,6 +38,9 @@ static enum ncl_status run(const struct parallel_bench *b, const char *devices, 
     cfg.out_dir = dir;
     cfg.devices = devices;
     cfg.split = b->split;
+    cfg.data_dir = b->data_dir;
+    cfg.overlap = b->overlap;
+    cfg.bucket_mb = b->bucket_mb;
     cfg.mpi = mpi;
     cfg.device = b->device;
     cfg.handle_signals = 0;
@@ -88,12 +91,12 @@ int bench_parallel(const struct parallel_bench *b)
     if (rank != 0)
         return EXIT_OK;
     double compute = res.compute_seconds_per_step * 1e3, reduce = res.reduce_seconds_per_step * 1e3;
-    double speedup = speed1 > 0 ? speed / speed1 : 0;
+    double overlap = res.overlap_seconds_per_step * 1e3, speedup = speed1 > 0 ? speed / speed1 : 0;
     if (b->json) {
         printf("{\"framework\": \"nincl\", \"model\": \"%s\", \"batch\": %d, \"replicas\": %d, \"mpi\": %s, "
                "\"train_images_per_sec\": %.2f, \"compute_ms_per_step\": %.3f, \"reduce_ms_per_step\": %.3f, "
-               "\"overlap_ms_per_step\": 0, ",
-               b->model, b->batch, res.replicas, mpi ? "true" : "false", speed, compute, reduce);
+               "\"overlap_ms_per_step\": %.3f, \"buckets\": %d, ",
+               b->model, b->batch, res.replicas, mpi ? "true" : "false", speed, compute, reduce, overlap, res.buckets);
         if (speed1 > 0)
             printf("\"one_replica_images_per_sec\": %.2f, \"speedup\": %.4f, \"efficiency\": %.4f}\n", speed1, speedup,
                    speedup / res.replicas);
@@ -103,8 +106,7 @@ int bench_parallel(const struct parallel_bench *b)
     }
     printf("%s, global batch %d on %d replicas%s: %.1f examples/s training\n", b->model, b->batch, res.replicas,
            mpi ? " (MPI)" : "", speed);
-    printf("per step: %.1f ms forward and backward, %.1f ms summing gradients (%.1f%%), 0 ms overlapped\n", compute,
-           reduce, compute + reduce > 0 ? 100 * reduce / (compute + reduce) : 0.0);
+    printf("per step: %s\n", parallel_step_figures(&res));
     if (speed1 > 0)
         printf("one replica on %s: %.1f examples/s; speed-up %.2fx, scaling efficiency %.0f%%\n", one, speed1,
                speedup, 100 * speedup / res.replicas);

@@ -5,7 +5,8 @@
 #include "nincl.h"
 
 struct parallel_bench {
-    const char *model, *devices, *split;
+    const char *model, *devices, *split, *overlap, *data_dir;
+    double bucket_mb;
     int batch, resize, steps, json;
     struct ncl_ctx_params device;
 };

@@ -69,7 +69,8 @@ int cmd_bench(int argc, char **argv)
 {
     struct device_flags df = {0};
     const char *model = "nin";
-    const char *devices = NULL, *split = "even";
+    const char *devices = NULL, *split = "even", *overlap = "auto", *data = DEFAULT_DATA_DIR;
+    float bucket_mb = 0;
     int batch = 128, resize = 0, steps = 3, warmup = 1, json = 0, cold = 0;
     struct flag flags[] = {
         {"model", FLAG_STRING, &model, "model: nin, nin-small, lenet, lenet-bn, alexnet, vgg11, googlenet, resnet18, densenet or an .onnx file", 0, 0, 0, 0},
@@ -84,6 +85,8 @@ int cmd_bench(int argc, char **argv)
          "data parallel: train on these replicas (as nincl train --devices; also under mpirun), on real data", 0, 0,
          0, 0},
         {"split", FLAG_STRING, &split, "with --devices: even or auto", 0, 0, 0, 0},
+        OVERLAP_FLAGS(overlap, bucket_mb),
+        {"data", FLAG_STRING, &data, "with --devices: folder with the Fashion-MNIST IDX files", 0, 0, 0, 0},
         DEVICE_FLAGS(df),
     };
     int rc = flags_parse("bench", "Measure training and inference speed, per-layer times, start-up and memory.", flags,
@@ -91,7 +94,7 @@ int cmd_bench(int argc, char **argv)
     if (rc >= 0)
         return rc;
     if (devices || getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMI_SIZE") || getenv("PMIX_RANK")) {
-        struct parallel_bench pb = {model, devices, split, batch, resize, steps, json,
+        struct parallel_bench pb = {model, devices, split, overlap, data, bucket_mb, batch, resize, steps, json,
                                     {.platform = df.platform, .device = df.device, .kernel_dir = df.kernel_dir,
                                      .gemm = df.gemm, .conv = df.conv, .kernels = df.kernels}};
         return bench_parallel(&pb);

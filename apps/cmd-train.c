@@ -85,7 +85,8 @@ static int flag_was_set(const struct flag *flags, int count, const char *name)
 static int allowed_on_resume(const char *name)
 {
     static const char *const allowed[] = {"resume", "epochs", "data", "progress", "platform", "device",
-                                          "kernel-dir", "gemm", "conv", "devices", "split"};
+                                          "kernel-dir", "gemm", "conv", "devices", "split",
+                                          "overlap", "bucket-mb"};
     for (size_t i = 0; i < sizeof allowed / sizeof allowed[0]; i++)
         if (!strcmp(name, allowed[i]))
             return 1;
@@ -112,13 +113,8 @@ static int report(enum ncl_status s, const struct ncl_train_result *res, const s
         printf("loss %.3f, train acc %.3f, test acc %.3f\n", res->train_loss, res->train_acc, res->test_acc);
         printf("%.1f examples/sec on %s\n", res->examples_per_sec, pr->device);
     }
-    if (res->replicas > 1) {
-        double compute_ms = res->compute_seconds_per_step * 1e3, reduce_ms = res->reduce_seconds_per_step * 1e3;
-        double total_ms = compute_ms + reduce_ms > 0 ? compute_ms + reduce_ms : 1;
-        printf("data parallel: %d replicas; per step %.1f ms forward and backward, %.1f ms summing gradients "
-               "(%.1f%%, not overlapped)\n",
-               res->replicas, compute_ms, reduce_ms, 100 * reduce_ms / total_ms);
-    }
+    if (res->replicas > 1)
+        printf("data parallel: %d replicas; per step %s\n", res->replicas, parallel_step_figures(res));
     printf("checkpoint: %s\nmetrics: %s/metrics.csv, %s/curves.svg\n", res->checkpoint, res->out_dir, res->out_dir);
     return EXIT_OK;
 }
@@ -128,7 +124,8 @@ int cmd_train(int argc, char **argv)
     struct device_flags df = {0};
     struct ncl_model_recipe r = {.epochs = 10, .batch = 128, .lr = 0.1f};
     const char *model = "nin", *data = DEFAULT_DATA_DIR, *out = NULL, *resume = NULL, *progress = "auto";
-    const char *devices = NULL, *split = "even", *init = NULL;
+    const char *devices = NULL, *split = "even", *init = NULL, *overlap = "auto";
+    float bucket_mb = 0;
     uint64_t seed = 1;
     int train_limit = 0, test_limit = 0;
     struct flag flags[] = {
@@ -162,6 +159,7 @@ int cmd_train(int argc, char **argv)
          0, 0, 0, 0},
         {"split", FLAG_STRING, &split, "how the batch is split between replicas: even or auto (by measured speed)", 0,
          0, 0, 0},
+        OVERLAP_FLAGS(overlap, bucket_mb),
         DEVICE_FLAGS(df),
     };
     int nflags = (int)(sizeof flags / sizeof flags[0]);
@@ -172,6 +170,10 @@ int cmd_train(int argc, char **argv)
         return rc;
     if (strcmp(split, "even") && strcmp(split, "auto")) {
         fprintf(stderr, "nincl train: --split takes even or auto, not '%s'\n", split);
+        return EXIT_USAGE;
+    }
+    if (strcmp(overlap, "auto") && strcmp(overlap, "on") && strcmp(overlap, "off")) {
+        fprintf(stderr, "nincl train: --overlap takes auto, on or off, not '%s'\n", overlap);
         return EXIT_USAGE;
     }
     if (strcmp(progress, "auto") && strcmp(progress, "on") && strcmp(progress, "off")) {
@@ -216,6 +218,8 @@ int cmd_train(int argc, char **argv)
                                          .gemm = df.gemm, .conv = df.conv, .kernels = df.kernels};
     cfg.devices = devices;
     cfg.split = split;
+    cfg.overlap = overlap;
+    cfg.bucket_mb = bucket_mb;
     int rank = 0;
     if ((rc = mpi_start_if_launched("train", &cfg.mpi, &rank)) >= 0)
         return rc;

@@ -44,6 +44,12 @@ struct device_flags {
      "kernel variants: auto (what measured faster on the device), cpu, gpu or measure (time both now; env "      \
      "NINCL_KERNELS)", 0, 0, 0, 0}
 
+/* The data parallel flags of train and bench: how the gradient sum overlaps backward. */
+#define OVERLAP_FLAGS(overlap, bucket_mb)                                                                        \
+    {"overlap", FLAG_STRING, &(overlap),                                                                         \
+     "data parallel: sum gradients in buckets while backward runs: auto (on GPUs), on or off", 0, 0, 0, 0},      \
+    {"bucket-mb", FLAG_FLOAT, &(bucket_mb), "with --overlap: MiB of gradients a bucket (0: 2)", 0, 4096, 0, 0}
+
 /* Opens the selected device, printing the error; returns -1 on success or an exit code. */
 int open_device(const struct device_flags *df, int profile, struct ncl_ctx **ctx);
 /* Exit code for a failed runtime call: 2 for bad input (arguments, files, shapes), 1 otherwise. */

@@ -52,3 +52,16 @@ int mpi_start_if_launched(const char *command, int *mpi, int *rank)
     }
     return -1;
 }
+
+const char *parallel_step_figures(const struct ncl_train_result *res)
+{
+    static char line[256];
+    double compute = res->compute_seconds_per_step * 1e3, reduce = res->reduce_seconds_per_step * 1e3,
+           overlap = res->overlap_seconds_per_step * 1e3, step = compute + reduce - overlap;
+    snprintf(line, sizeof line,
+             "%.1f ms forward and backward, %.1f ms summing gradients in %d bucket%s, %.1f ms of it overlapped "
+             "with backward (%.1f%% of the step waits for the sum)",
+             compute, reduce, res->buckets, res->buckets == 1 ? "" : "s", overlap,
+             step > 0 ? 100 * (reduce - overlap) / step : 0.0);
+    return line;
+}

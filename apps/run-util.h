@@ -22,4 +22,7 @@ int load_split(const char *dir, const char *split, int64_t limit, struct ncl_dat
  * without MPI is a usage error, printed. Returns -1 to go on, or an exit code. */
 int mpi_start_if_launched(const char *command, int *mpi, int *rank);
 
+/* A data parallel run's per-step figures in words: compute, gradient sum, overlap (static). */
+const char *parallel_step_figures(const struct ncl_train_result *res);
+
 #endif

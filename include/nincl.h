@@ -54,7 +54,7 @@
 #include <stdint.h>
 
 #define NINCL_VERSION_MAJOR 0
-#define NINCL_VERSION_MINOR 6
+#define NINCL_VERSION_MINOR 7
 #define NINCL_VERSION_PATCH 0
 
 #ifdef __cplusplus
@@ -515,6 +515,13 @@ struct ncl_train_config {
      * `device` selects. Kernel, GEMM and convolution choices still come from `device`. */
     const char *devices;
     const char *split;            /* "even" (NULL) or "auto": shares in proportion to measured speed */
+    /* Whether the gradient sum overlaps backward: "on" sums buckets of about bucket_mb MiB of
+     * gradients as backward completes them (from the output side down), while the device still
+     * runs the layers below; "off" sums everything after backward; "auto" (NULL): on where
+     * every replica is a GPU or accelerator, off on CPU devices (whose cores are the host's).
+     * Either gives bit-identical parameters. Under MPI, rank 0's choice is every rank's. */
+    const char *overlap;
+    double bucket_mb;             /* 0: 2 MiB */
     /* Train across every rank of MPI_COMM_WORLD (call ncl_mpi_init first): each rank runs its
      * replicas (by default the device of its local rank), rank 0's parameters start every
      * rank, gradients are summed across ranks, rank 0 alone calls the callbacks and writes the
@@ -543,10 +550,12 @@ struct ncl_train_result {
     uint64_t steps;               /* optimizer steps so far */
     double train_loss, train_acc, test_acc;   /* of the last finished epoch; NaN if none */
     double examples_per_sec;      /* over every finished epoch */
-    /* Data parallel runs: replicas in all processes, and the seconds per step spent waiting for
-     * the devices' forward and backward and then summing the gradients (this run's steps). */
-    int replicas;
-    double compute_seconds_per_step, reduce_seconds_per_step;
+    /* Data parallel runs: replicas in all processes; per step (of this run), the seconds of the
+     * devices' forward and backward as the host saw them, of summing the gradients (host adds,
+     * allreduce, writing back), and of that summing the part done while backward still ran: a
+     * step takes compute + reduce - overlap. buckets: the gradient sum's (1: not overlapped). */
+    int replicas, buckets;
+    double compute_seconds_per_step, reduce_seconds_per_step, overlap_seconds_per_step;
 };
 
 /* Trains (or continues) a run: loads the data, opens the device, builds the model, then for

@@ -44,6 +44,9 @@ if command -v nvidia-smi >/dev/null 2>&1; then
     mkdir -p /tmp/gpu/vendors
     rm -f /tmp/gpu/vendors/*.icd
     [ -n "$lib" ] && echo "$lib" > /tmp/gpu/vendors/nvidia.icd
+    # a CPU OpenCL the machine has of its own (PoCL and its LLVM do not fit what a call
+    # carries) joins only the data parallel bench below, by name
+    [ -f /etc/OpenCL/vendors/pocl.icd ] && cp /etc/OpenCL/vendors/pocl.icd /tmp/gpu/vendors/
     export OCL_ICD_VENDORS=/tmp/gpu/vendors
     dev=(--device gpu)
 fi
@@ -103,6 +106,24 @@ for r in rows:
           r["infer_images_per_sec"], o["infer_images_per_sec"] / r["infer_images_per_sec"],
           o["peak_device_bytes"] / 2**20, r["peak_bytes"] / 2**20))
 PY
+
+# 3b. data parallel: the GPU with the CPU beside it, --split auto (shares by measured speed; a
+#     device under 5% of the total gets none, so this must not be slower than the GPU alone,
+#     which bench runs beside it), when the machine has a CPU OpenCL device; the rehearsal
+#     runs two replicas on its one device
+pair=""
+if [ -z "$resume" ] && [ "${#dev[@]}" -gt 0 ]; then
+    "$nincl" devices 2>/dev/null | grep -q "type CPU" && pair=gpu,cpu ||
+        say "data parallel bench skipped: no CPU OpenCL device on this machine"
+elif [ -z "$resume" ]; then
+    pair=0:0,0:0
+fi
+if [ -n "$pair" ]; then
+    b=${batches%% *}
+    say "nincl bench --devices $pair --split auto batch $b"
+    "$nincl" bench --devices "$pair" --split auto --data .gpu/data --model nin --batch "$b" --resize $resize --steps $steps 2>&1 |
+        tee "$out/bench-split-auto.log"
+fi
 
 # 4. the reference recipe: 10 epochs, lr 0.1, batch 128, 224x224, seed 1; bounded by
 #    GPU_CHECK_SECONDS (from the script's start) so the script itself ends in time. SIGTERM

@@ -6,7 +6,7 @@
 # (b) 2 ranks of 2 replicas each (4 in all) follow one process too;
 # (c) a run continues with another number of ranks: epoch 1 on 2 ranks, epoch 2 on 1 process,
 #     epoch 3 on 3 ranks;
-# (d) ranks started with different flags stop with one line on rank 0, exit 2;
+# (d) ranks started with different flags (recipe, --overlap) stop with one line on rank 0, exit 2;
 # (e) a rank killed mid-run ends the job, and the last checkpoint is intact;
 # (f) nincl bench --devices and nincl bench under mpirun report the data parallel figures.
 #   tests/mpi-train.sh NINCL_BINARY SOURCE_DIR
@@ -52,6 +52,12 @@ $mpi -np 2 "$nincl" train $args --epochs 1 --out "$tmp/ranks2" >"$tmp/ranks2.log
 "$nincl" train $args --epochs 1 --devices 0:0,0:0 --out "$tmp/replicas2" >/dev/null
 compare "$tmp/one" "$tmp/ranks2" 1e-5 1e-4 || fail "(a) 2 ranks do not follow one process"
 compare "$tmp/replicas2" "$tmp/ranks2" 0 0 || fail "(a) 2 ranks differ from 2 replicas in one process"
+# the allreduce in 64 KiB buckets while backward runs: the same sums, the same parameters
+$mpi -np 2 "$nincl" train $args --epochs 1 --overlap on --bucket-mb 0.0625 --out "$tmp/ranks2on" >"$tmp/ranks2on.log" 2>&1 ||
+    { cat "$tmp/ranks2on.log"; fail "2 ranks with --overlap on failed"; }
+grep -Eq "in ([4-9]|[1-9][0-9]+) buckets" "$tmp/ranks2on.log" || { cat "$tmp/ranks2on.log"; fail "(a) --overlap on: no buckets"; }
+compare "$tmp/replicas2" "$tmp/ranks2on" 0 0 || fail "(a) 2 ranks summing in buckets differ from 2 replicas"
+echo "  $(grep "^data parallel" "$tmp/ranks2on.log")"
 $mpi -np 2 "$nincl" train $args --epochs 1 --devices 0:0,0:0 --out "$tmp/ranks2x2" >/dev/null 2>&1 || fail "(b) failed"
 compare "$tmp/one" "$tmp/ranks2x2" 1e-5 1e-4 || fail "(b) 2 ranks x 2 replicas do not follow one process"
 
@@ -77,6 +83,13 @@ grep -q "rank 1: was started with another recipe than rank 0" "$tmp/mixed.err" |
 [ "$(grep -c "another recipe" "$tmp/mixed.err")" = 1 ] || fail "(d) the message is not printed once"
 [ ! -e "$tmp/mixed/checkpoint.safetensors" ] || fail "(d) a refused run wrote a checkpoint"
 echo "  mismatched flags: $(grep "another recipe" "$tmp/mixed.err")"
+set +e
+$mpi -np 1 "$nincl" train $args --epochs 1 --out "$tmp/mixed2" : -np 1 "$nincl" train $args --overlap on --epochs 1 \
+    --out "$tmp/mixed2" >"$tmp/mixed2.out" 2>"$tmp/mixed2.err"
+rc=$?
+set -e
+[ $rc = 2 ] && grep -q "rank 1: was started with --overlap on" "$tmp/mixed2.err" ||
+    { cat "$tmp/mixed2.err"; fail "(d) mismatched --overlap: exit $rc"; }
 
 # (e) kill rank 1 once the first epoch's checkpoint is there
 $mpi -np 2 "$nincl" train $args --train-limit 600 --epochs 50 --out "$tmp/killed" >"$tmp/killed.log" 2>&1 &

@@ -98,10 +98,9 @@ void ncl_replicas_free(struct ncl_replicas *set)
         ncl_graph_free(set->r[i].g);
         ncl_ctx_free(set->r[i].ctx);
     }
+    ncl_reduce_free(set);
     free(set->r);
     free(set->shares);
-    free(set->sum);
-    free(set->part);
     memset(set, 0, sizeof *set);
 }
 
@@ -191,15 +190,37 @@ static enum ncl_status measure_shares(struct ncl_replicas *set, int batch)
     return s;
 }
 
+/* Rank 0's bucket size in floats, 0 when the sum does not overlap backward: by default only
+ * where every replica is a GPU or accelerator, whose host thread idles while it computes (on
+ * a CPU device the host's cores are the device, and an MPI rank waiting in an allreduce spins). */
+static enum ncl_status choose_buckets(const struct ncl_replicas *set, const struct ncl_replicas_params *p,
+                                      double *cap_floats)
+{
+    int on = p->overlap && strcmp(p->overlap, "on") == 0;
+    if (!p->overlap || strcmp(p->overlap, "auto") == 0) {
+        on = 1;
+        for (int i = 0; i < set->count; i++)
+            on &= strcmp(ncl_ctx_device(set->r[i].ctx)->type, "CPU") != 0;
+    }
+    *cap_floats = on ? (p->bucket_mb > 0 ? p->bucket_mb : NCL_BUCKET_MB_DEFAULT) * 1048576.0 / sizeof(float) : 0;
+    return ncl_dist_broadcast(set->dist, cap_floats, sizeof *cap_floats);
+}
+
 enum ncl_status ncl_replicas_create(const struct ncl_device_pick *picks, int count,
                                     const struct ncl_ctx_params *base, const struct ncl_dist *dist,
-                                    const char *model, struct ncl_shape input, const char *split,
-                                    const struct ncl_dataset *train, uint64_t seed, struct ncl_replicas *out)
+                                    const struct ncl_replicas_params *p, const struct ncl_dataset *train,
+                                    struct ncl_replicas *out)
 {
     memset(out, 0, sizeof *out);
+    const char *split = p->split;
+    struct ncl_shape input = p->input;
     int autosplit = split && strcmp(split, "auto") == 0;
     if (split && !autosplit && strcmp(split, "even") != 0)
         return ncl_fail(NCL_ERR_ARG, "unknown split '%s' (choose even or auto)", split);
+    if (p->overlap && strcmp(p->overlap, "on") && strcmp(p->overlap, "off") && strcmp(p->overlap, "auto"))
+        return ncl_fail(NCL_ERR_ARG, "unknown overlap '%s' (choose on, off or auto)", p->overlap);
+    if (!(p->bucket_mb >= 0 && p->bucket_mb <= 4096))
+        return ncl_fail(NCL_ERR_ARG, "a gradient bucket of %g MiB: give 0 (the default) up to 4096", p->bucket_mb);
     int local = picks ? count : 1;
     out->dist = dist;
     out->count = local;
@@ -231,17 +252,17 @@ enum ncl_status ncl_replicas_create(const struct ncl_device_pick *picks, int cou
         max.n = (input.n + out->total - 1) / out->total;
     for (int i = 0; i < local; i++) {
         struct ncl_replica *r = &out->r[i];
-        struct ncl_ctx_params p = *base;
+        struct ncl_ctx_params cp = *base;
         if (picks) {
-            p.platform = picks[i].platform[0] ? picks[i].platform : NULL;
-            p.device = picks[i].device;
+            cp.platform = picks[i].platform[0] ? picks[i].platform : NULL;
+            cp.device = picks[i].device;
         }
-        if ((s = ncl_ctx_create(&p, &r->ctx)) != NCL_OK)
+        if ((s = ncl_ctx_create(&cp, &r->ctx)) != NCL_OK)
             return picks ? ncl_fail_prefix(s, "replica %d (device '%s%s%s')", out->first + i, picks[i].platform,
                                            picks[i].platform[0] ? ":" : "", picks[i].device)
                          : s;
-        NCL_TRY(ncl_model_build(r->ctx, model, max, &r->g));
-        ncl_graph_set_seed(r->g, seed);
+        NCL_TRY(ncl_model_build(r->ctx, p->model, max, &r->g));
+        ncl_graph_set_seed(r->g, p->seed);
         NCL_TRY(ncl_device_data_create(r->ctx, train, &r->train_dd));
     }
     NCL_TRY(check_shared_memory(out));
@@ -256,10 +277,9 @@ enum ncl_status ncl_replicas_create(const struct ncl_device_pick *picks, int cou
     }
     out->floats = out->r[0].g->param_floats;
     if (out->total > 1) {
-        out->sum = malloc(out->floats * sizeof *out->sum);
-        out->part = malloc(out->floats * sizeof *out->part);
-        if (!out->sum || !out->part)
-            return ncl_fail(NCL_ERR_NO_MEMORY, "out of memory for the gradient reduction");
+        double cap = 0;
+        NCL_TRY(choose_buckets(out, p, &cap));
+        NCL_TRY(ncl_reduce_setup(out, (size_t)cap));
     }
     if (autosplit && out->total > 1)
         NCL_TRY(measure_shares(out, input.n));
@@ -311,30 +331,6 @@ enum ncl_status ncl_replicas_set_order(struct ncl_replicas *set, const int32_t *
     return NCL_OK;
 }
 
-/* The gradients of every replica of every process, summed in replica order, in every replica:
- * after it, each applies the same SGD step. */
-static enum ncl_status reduce_gradients(struct ncl_replicas *set)
-{
-    size_t bytes = set->floats * sizeof(float);
-    for (int i = 0; i < set->count; i++) {
-        struct ncl_graph *g = set->r[i].g;
-        float *dst = i == 0 ? set->sum : set->part;
-        NCL_CL_TRY(clEnqueueReadBuffer(g->ctx->queue, g->grad_buf, CL_TRUE, 0, bytes, dst, 0, NULL, NULL),
-                   "reading the gradients");
-        if (i > 0)
-            for (size_t k = 0; k < set->floats; k++)
-                set->sum[k] += set->part[k];
-    }
-    NCL_TRY(ncl_dist_sum_floats(set->dist, set->sum, set->floats));
-    for (int i = 0; i < set->count; i++) {
-        struct ncl_graph *g = set->r[i].g;
-        /* blocking: the next step's first read may overwrite sum before a queued write has run */
-        NCL_CL_TRY(clEnqueueWriteBuffer(g->ctx->queue, g->grad_buf, CL_TRUE, 0, bytes, set->sum, 0, NULL, NULL),
-                   "writing the summed gradients");
-    }
-    return NCL_OK;
-}
-
 enum ncl_status ncl_replicas_step(struct ncl_replicas *set, int64_t first, int n, uint64_t step,
                                   const struct ncl_sgd_params *sgd)
 {
@@ -349,25 +345,17 @@ enum ncl_status ncl_replicas_step(struct ncl_replicas *set, int64_t first, int n
             NCL_TRY(ncl_ctx_finish(set->r[r->turn_after].ctx));
         r->offset = set->total > 1 ? slice_start(set, k, n) : 0;
         r->count = set->total > 1 ? slice_start(set, k + 1, n) - r->offset : n;
-        if (r->count == 0)   /* a slice of nothing: its gradient is zero */
+        if (r->count == 0)   /* a slice of nothing: it adds nothing to the sum */
             continue;
         NCL_TRY(ncl_graph_set_batch_slice(r->g, set->total > 1 ? r->offset : 0, set->total > 1 ? n : 0));
         NCL_TRY(ncl_graph_load_batch(r->g, r->train_dd, first + r->offset, r->count));
         NCL_TRY(ncl_graph_forward(r->g, r->count, NCL_MODE_TRAIN, step));
         NCL_TRY(ncl_graph_loss(r->g, r->count));
-        NCL_TRY(ncl_graph_backward(r->g, r->count));
+        NCL_TRY(set->total > 1 ? ncl_reduce_backward(set, i) : ncl_graph_backward(r->g, r->count));
         NCL_TRY(ncl_graph_set_batch_slice(r->g, 0, 0));   /* evaluation runs whole batches */
     }
-    if (set->total > 1) {
-        double t0 = now_seconds();
-        for (int i = 0; i < set->count; i++)
-            NCL_TRY(ncl_ctx_finish(set->r[i].ctx));
-        double t1 = now_seconds();
-        NCL_TRY(reduce_gradients(set));
-        set->compute_s += t1 - t0;
-        set->reduce_s += now_seconds() - t1;
-        set->steps++;
-    }
+    if (set->total > 1)
+        NCL_TRY(ncl_reduce_gradients(set));
     for (int i = 0; i < set->count; i++) {
         if (set->r[i].turn_after >= 0)
             NCL_TRY(ncl_ctx_finish(set->r[set->r[i].turn_after].ctx));
@@ -421,7 +409,7 @@ enum ncl_status ncl_replicas_check_identical(struct ncl_replicas *set)
     if (set->total == 1)
         return NCL_OK;
     size_t bytes = set->floats * sizeof(float);
-    float *ref = set->sum, *other = set->part;   /* free between steps */
+    float *ref = set->host[0], *other = set->count > 1 ? set->host[1] : NULL;   /* free between steps */
     for (int i = 0; i < set->count; i++) {
         struct ncl_graph *g = set->r[i].g;
         NCL_CL_TRY(clEnqueueReadBuffer(g->ctx->queue, g->param_buf, CL_TRUE, 0, bytes, i ? other : ref, 0, NULL,

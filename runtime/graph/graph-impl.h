@@ -166,6 +166,11 @@ static inline struct ncl_param *layer_state(const struct ncl_layer *l, int i)
 {
     return &l->g->states[l->state_index[i]];
 }
+/* ncl_graph_backward, calling done(user, i) once layer i's backward is enqueued: the gradients
+ * of its parameters are final once the queue gets there (no lower layer writes them), so a
+ * data parallel run can start summing them while the layers below still run. */
+typedef enum ncl_status (*ncl_layer_done_fn)(void *user, int layer);
+enum ncl_status ncl_graph_backward_each(struct ncl_graph *g, int batch, ncl_layer_done_fn done, void *user);
 /* Copies count floats between device buffers (clEnqueueCopyBuffer; offsets in floats). */
 enum ncl_status ncl_copy(struct ncl_graph *g, cl_mem src, size_t src_off, cl_mem dst, size_t dst_off, size_t count);
 

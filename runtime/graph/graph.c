@@ -951,6 +951,11 @@ static enum ncl_status accumulate(struct ncl_graph *g, cl_mem grad, cl_mem scrat
 
 enum ncl_status ncl_graph_backward(struct ncl_graph *g, int batch)
 {
+    return ncl_graph_backward_each(g, batch, NULL, NULL);
+}
+
+enum ncl_status ncl_graph_backward_each(struct ncl_graph *g, int batch, ncl_layer_done_fn done, void *user)
+{
     NCL_TRY(check_batch(g, batch));
     if (g->profiling)
         NCL_TRY(mark(g, &g->bwd_events[g->layer_count]));
@@ -964,6 +969,8 @@ enum ncl_status ncl_graph_backward(struct ncl_graph *g, int batch)
             return ncl_fail_prefix(s, "backward of layer %s (%s)", l->name, l->ops->kind);
         if (g->profiling)
             NCL_TRY(mark(g, &g->bwd_events[i]));
+        if (done)
+            NCL_TRY(done(user, i));
     }
     return NCL_OK;
 }

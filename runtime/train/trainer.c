@@ -462,10 +462,11 @@ static enum ncl_status open_model(struct run *run)
         device.on_warning = cfg->on_warning;
         device.warning_user = cfg->user;
     }
+    struct ncl_replicas_params rp = {run->model_path, {r->batch, 1, r->input_size, r->input_size}, cfg->split,
+                                     cfg->overlap, cfg->bucket_mb, run->id.seed};
     if (s == NCL_OK)
-        s = ncl_replicas_create(cfg->devices ? picks : count ? &one : NULL, count, &device, &run->dist,
-                                run->model_path, (struct ncl_shape){r->batch, 1, r->input_size, r->input_size},
-                                cfg->split, &run->train, run->id.seed, &run->reps);
+        s = ncl_replicas_create(cfg->devices ? picks : count ? &one : NULL, count, &device, &run->dist, &rp,
+                                &run->train, &run->reps);
     free(picks);
     if (s != NCL_OK && cfg->resume_dir)   /* the model and its size came from the checkpoint */
         return ncl_fail_prefix(s, "%s: model '%s' at %dx%d, batch %d (from its metadata)", run->ckpt, run->model_path,
@@ -519,12 +520,19 @@ static enum ncl_status same_run_everywhere(struct run *run)
         struct ncl_train_run_id id;
         struct ncl_train_progress_state p;
         int resume_epochs, resumed;
-    } mine = {run->id, run->p, run->cfg->resume_epochs, run->cfg->resume_dir != NULL}, root = mine;
+        char overlap[8];
+        double bucket_mb;
+    } mine = {run->id, run->p, run->cfg->resume_epochs, run->cfg->resume_dir != NULL, "", run->cfg->bucket_mb}, root;
+    snprintf(mine.overlap, sizeof mine.overlap, "%s", run->cfg->overlap ? run->cfg->overlap : "auto");
+    root = mine;
     NCL_TRY(ncl_dist_broadcast(&run->dist, &root, sizeof root));
     enum ncl_status s = NCL_OK;
     const struct ncl_model_recipe *a = &mine.id.recipe, *b = &root.id.recipe;
     if (mine.resumed != root.resumed || mine.resume_epochs != root.resume_epochs)
         s = ncl_fail(NCL_ERR_ARG, "was started with other --resume / --epochs than rank 0");
+    else if (strcmp(mine.overlap, root.overlap) || mine.bucket_mb != root.bucket_mb)
+        s = ncl_fail(NCL_ERR_ARG, "was started with --overlap %s --bucket-mb %g, rank 0 with %s and %g", mine.overlap,
+                     mine.bucket_mb, root.overlap, root.bucket_mb);
     else if (!mine.resumed &&
              (strcmp(mine.id.model, root.id.model) || a->epochs != b->epochs || a->batch != b->batch ||
               a->input_size != b->input_size || a->lr != b->lr || a->momentum != b->momentum ||
@@ -570,7 +578,9 @@ static void fill_result(const struct run *run, struct ncl_train_result *res)
     if (run->reps.steps) {
         res->compute_seconds_per_step = run->reps.compute_s / run->reps.steps;
         res->reduce_seconds_per_step = run->reps.reduce_s / run->reps.steps;
+        res->overlap_seconds_per_step = run->reps.overlap_s / run->reps.steps;
     }
+    res->buckets = run->reps.bucket_count;
     double examples = 0, seconds = 0;
     for (int i = 0; i < h->count; i++) {
         examples += h->speed[i] * h->seconds[i];
